@@ -30,3 +30,7 @@ class EnvironmentProblem(MargoError):
 
 class RegistryError(MargoError):
     """The requirement registry of a pin is malformed or a lookup failed."""
+
+
+class Blocked(MargoError):
+    """A scenario's precondition could not be established: the verdict is blocked, not failed."""

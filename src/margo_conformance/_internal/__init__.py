@@ -1,0 +1,1 @@
+"""Plumbing the public modules build on (OCI transport, a local registry); not a stable API."""

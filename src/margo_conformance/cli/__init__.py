@@ -1,0 +1,35 @@
+"""The ``margo-conformance`` command line. Only the CLI and the config loader read the environment."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ..errors import MargoError
+from . import package_cmd, requirements_cmd, run_cmd
+
+app = typer.Typer(
+    name="margo-conformance",
+    help="Conformance test suite for Margo 1.0.0-rc.3 (packages, WFMs, devices).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(package_cmd.app, name="package")
+app.command("requirements")(requirements_cmd.requirements)
+app.command("run")(run_cmd.run)
+
+EXIT_USAGE_OR_IO = 2
+
+
+def main() -> None:
+    """Entry point: environment and input problems become one clear line and exit code 2."""
+    try:
+        app()
+    except MargoError as exc:
+        typer.echo(f"margo-conformance: error: {exc.diagnostics()}", err=True)
+        sys.exit(EXIT_USAGE_OR_IO)
+    except KeyboardInterrupt:
+        typer.echo("margo-conformance: interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,35 @@
+"""``margo-conformance run``: run the scenarios against the subjects of a SUT file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..registry import PERSONAS
+from ..errors import UsageError
+from ..suite.runner import run_suite
+
+
+def run(
+    persona: Annotated[str | None, typer.Option(help=f"Only this persona: {', '.join(PERSONAS)}")] = None,
+    sut: Annotated[Path | None, typer.Option(help="SUT file (default: the built-in reference subjects)")] = None,
+    reports_dir: Annotated[Path | None, typer.Option(help="Where reports/<run-id>/ is written (default: ./reports)")] = None,
+    run_id: Annotated[str | None, typer.Option(help="Run id (default: UTC time + random suffix)")] = None,
+    select: Annotated[str | None, typer.Option("-k", help="Only scenarios whose names match this pytest -k expression")] = None,
+) -> None:
+    """Run the scenarios and write junit.xml, cucumber.json, results.yaml and run.log.
+
+    Exit 0 when every MUST scenario passed (or did not apply), 1 otherwise, 2 on a usage or environment error.
+    """
+    if persona is not None and persona not in PERSONAS:
+        raise UsageError(f"--persona {persona!r}: expected one of {', '.join(PERSONAS)}")
+    if sut is not None and not sut.is_file():
+        raise UsageError(f"--sut {sut}: no such file")
+    outcome = run_suite(
+        persona=persona, sut=sut, reports_root=reports_dir, run_id=run_id,
+        pytest_args=("-k", select) if select else (),
+    )
+    typer.echo(f"reports: {outcome.reports}")
+    raise typer.Exit(0 if outcome.conformant else 1)

@@ -1,0 +1,140 @@
+"""The SUT file: one YAML that describes the subjects under test (DESIGN.md §4).
+
+Built once, frozen: defaults → SUT file → ``MARGO_*`` environment (derived from the field path, e.g.
+``MARGO_PACKAGE_TARGETS=a,b``). ``redacted()`` is what reports embed; secrets never reach them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from . import DEFAULT_PIN
+from .errors import UsageError
+from .registry import PROFILES
+
+SECRET_KEY = re.compile(r"(key|secret|password|token|credential)", re.IGNORECASE)
+
+SUT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "pin": {"const": DEFAULT_PIN},
+        "declares": {"type": "array", "items": {"enum": list(PROFILES)}, "uniqueItems": True},
+        "package": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["targets"],
+            "properties": {
+                "targets": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+                "publish_to_local_registry": {"type": "boolean"},
+            },
+        },
+        # Later personas; accepted as mappings now so one SUT file can describe every subject.
+        "wfm": {"type": "object"},
+        "device": {"type": "object"},
+    },
+}
+
+
+@dataclass(frozen=True)
+class PackageSubject:
+    targets: tuple[str, ...]
+    publish_to_local_registry: bool = False
+
+
+@dataclass(frozen=True)
+class Sut:
+    pin: str = DEFAULT_PIN
+    declares: tuple[str, ...] = ("core",)
+    package: PackageSubject | None = None
+    source: str = "<defaults>"
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_file(cls, path: Path, *, environ: Mapping[str, str] | None = None) -> Sut:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot read the SUT file: {exc.strerror or exc}") from None
+        except yaml.YAMLError as exc:
+            raise UsageError(f"{path}: the SUT file is not valid YAML: {' '.join(str(exc).split())}") from None
+        if not isinstance(data, dict):
+            raise UsageError(f"{path}: the SUT file must be a YAML mapping")
+        data = _apply_environment(data, os.environ if environ is None else environ)
+        _validate(data, path)
+        return cls._build(data, base=path.parent, source=str(path))
+
+    @classmethod
+    def _build(cls, data: dict[str, Any], *, base: Path, source: str) -> Sut:
+        package = data.get("package")
+        subject = None
+        if package:
+            targets = tuple(t if t.startswith("oci://") else str((base / t).resolve()) for t in package["targets"])
+            subject = PackageSubject(targets=targets, publish_to_local_registry=package.get("publish_to_local_registry", False))
+        return cls(
+            pin=data.get("pin", DEFAULT_PIN),
+            declares=tuple(data.get("declares", ["core"])),
+            package=subject,
+            source=source,
+            raw=data,
+        )
+
+    def redacted(self) -> dict[str, Any]:
+        """The declaration as given, with every secret-looking value replaced."""
+        return _redact(dict(self.raw)) | {"source": self.source}
+
+
+def _validate(data: dict[str, Any], path: Path) -> None:
+    errors = sorted(Draft202012Validator(SUT_SCHEMA).iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"$.{'.'.join(str(p) for p in e.absolute_path)}: {e.message}" for e in errors[:10]]
+        raise UsageError(f"{path}: invalid SUT file:\n  " + "\n  ".join(lines))
+
+
+def _apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """MARGO_<SECTION>_<FIELD> (upper case) overrides a scalar or, comma-separated, a list field."""
+    result = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for name, spec in SUT_SCHEMA["properties"].items():
+        if spec.get("type") == "object" and "properties" in spec:
+            for field_name, field_spec in spec["properties"].items():
+                value = environ.get(f"MARGO_{name}_{field_name}".upper())
+                if value is not None:
+                    result.setdefault(name, {})[field_name] = _coerce(value, field_spec)
+        else:
+            value = environ.get(f"MARGO_{name}".upper())
+            if value is not None:
+                result[name] = _coerce(value, spec)
+    return result
+
+
+def _coerce(value: str, spec: dict[str, Any]) -> Any:
+    if spec.get("type") == "array":
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if spec.get("type") == "boolean":
+        return value.lower() in ("1", "true", "yes")
+    return value
+
+
+def _redact(value: Any, key: str = "") -> Any:
+    if SECRET_KEY.search(key) and not isinstance(value, (dict, list)):
+        return "***"
+    if isinstance(value, dict):
+        return {k: _redact(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v, key) for v in value]
+    return value
+
+
+def load_sut(path: Path | None, *, environ: Mapping[str, str] | None = None) -> Sut:
+    """The SUT from a file, or the built-in reference subjects when no file is given."""
+    from .paths import suite_root
+
+    return Sut.from_file(path or suite_root() / "fixtures" / "sut" / "reference.yaml", environ=environ)

@@ -1,0 +1,164 @@
+"""Checks of the Application Description: its schema, then the rules a schema cannot express.
+
+Each rule is one small function with one decision, named ``check_…``; ``check_description`` runs
+them all and returns the parsed document so the component checks know what to look for.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import yaml
+
+from ..findings import Findings
+from ..registry import make_finding
+from ..schemas import SchemaSet
+
+Document = dict[str, Any]
+
+# PKG-101: the resource formats P-APPD allows for each catalog entry, by file extension.
+RESOURCE_FORMATS: dict[str, tuple[str, ...]] = {
+    "descriptionFile": (".md",),
+    "licenseFile": (".txt", ".md", ".pdf"),
+    "releaseNotes": (".md", ".pdf"),
+    "icon": (".png", ".jpg", ".jpeg", ".svg", ".gif", ".webp"),
+}
+
+
+def parse_description(text: str, location: str, findings: Findings) -> Document | None:
+    """The YAML document, or None with an APPD-101 finding when it is not one YAML mapping."""
+    try:
+        documents = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{location}:{mark.line + 1}:{mark.column + 1}" if mark else location
+        findings.add(make_finding("APPD-101", where, f"not valid YAML: {getattr(exc, 'problem', exc)}"))
+        return None
+    if len(documents) != 1 or not isinstance(documents[0], dict):
+        findings.add(make_finding("APPD-101", location, "the description must be exactly one YAML mapping"))
+        return None
+    return documents[0]
+
+
+def check_description(text: str, location: str, resources: dict[str, bytes]) -> tuple[Document | None, Findings]:
+    findings = Findings()
+    document = parse_description(text, location, findings)
+    if document is None:
+        return None, findings
+    findings.extend(SchemaSet.load().validate(document, "ApplicationDescription", location=location))
+    for rule in SEMANTIC_RULES:
+        rule(document, location, findings)
+    check_catalog_resources(document, location, resources, findings)
+    return document, findings
+
+
+def profiles(document: Document) -> list[tuple[int, Document]]:
+    items = document.get("deploymentProfiles")
+    return [(i, p) for i, p in enumerate(items) if isinstance(p, dict)] if isinstance(items, list) else []
+
+
+def components(profile: Document) -> list[tuple[int, Document]]:
+    items = profile.get("components")
+    return [(i, c) for i, c in enumerate(items) if isinstance(c, dict)] if isinstance(items, list) else []
+
+
+def check_profile_ids_unique(document: Document, location: str, findings: Findings) -> None:
+    """APPD-103: each deployment profile id is unique within the description."""
+    ids = Counter(p.get("id") for _, p in profiles(document) if isinstance(p.get("id"), str))
+    for profile_id, count in ids.items():
+        if count > 1:
+            findings.add(make_finding("APPD-103", f"{location}$.deploymentProfiles", f"profile id {profile_id!r} is used {count} times"))
+
+
+def check_component_names_unique(document: Document, location: str, findings: Findings) -> None:
+    """APPD-104: component names are unique within a deployment profile (targets address them by name)."""
+    for index, profile in profiles(document):
+        names = Counter(c.get("name") for _, c in components(profile) if isinstance(c.get("name"), str))
+        for name, count in names.items():
+            if count > 1:
+                findings.add(make_finding("APPD-104", f"{location}$.deploymentProfiles[{index}].components", f"component name {name!r} is used {count} times"))
+
+
+def check_parameter_targets(document: Document, location: str, findings: Findings) -> None:
+    """APPD-107: every parameter target names components that exist in the description."""
+    known = {c.get("name") for _, p in profiles(document) for _, c in components(p)}
+    for name, target_index, target in _targets(document):
+        for component in target.get("components") or []:
+            if component not in known:
+                findings.add(make_finding(
+                    "APPD-107", f"{location}$.parameters.{name}.targets[{target_index}].components",
+                    f"target names component {component!r}, which no deployment profile defines",
+                ))
+
+
+def _targets(document: Document) -> Iterator[tuple[str, int, Document]]:
+    parameters = document.get("parameters")
+    if not isinstance(parameters, dict):
+        return
+    for name, parameter in parameters.items():
+        targets = parameter.get("targets") if isinstance(parameter, dict) else None
+        for index, target in enumerate(targets if isinstance(targets, list) else []):
+            if isinstance(target, dict):
+                yield name, index, target
+
+
+def check_configuration_references(document: Document, location: str, findings: Findings) -> None:
+    """APPD-108: settings name defined parameters and schemas; schema names are unique."""
+    configuration = document.get("configuration")
+    if not isinstance(configuration, dict):
+        return
+    parameters = document.get("parameters") if isinstance(document.get("parameters"), dict) else {}
+    schemas = [s for s in configuration.get("schema") or [] if isinstance(s, dict)]
+    schema_names = Counter(s.get("name") for s in schemas)
+    for name, count in schema_names.items():
+        if count > 1:
+            findings.add(make_finding("APPD-108", f"{location}$.configuration.schema", f"schema name {name!r} is defined {count} times"))
+    for s_index, section in enumerate(configuration.get("sections") or []):
+        for k, setting in enumerate((section or {}).get("settings") or [] if isinstance(section, dict) else []):
+            if not isinstance(setting, dict):
+                continue
+            where = f"{location}$.configuration.sections[{s_index}].settings[{k}]"
+            if setting.get("parameter") not in parameters:
+                findings.add(make_finding("APPD-108", f"{where}.parameter", f"setting refers to undefined parameter {setting.get('parameter')!r}"))
+            if setting.get("schema") not in schema_names:
+                findings.add(make_finding("APPD-108", f"{where}.schema", f"setting refers to undefined schema {setting.get('schema')!r}"))
+
+
+def check_other_architecture_described(document: Document, location: str, findings: Findings) -> None:
+    """APPD-009: a profile whose architectures include 'other' describes the architecture."""
+    for index, profile in profiles(document):
+        constraints = profile.get("deviceConstraints")
+        cpu = ((constraints or {}).get("capacityRequirements") or {}).get("cpu") if isinstance(constraints, dict) else None
+        architectures = cpu.get("architectures") if isinstance(cpu, dict) else None
+        if isinstance(architectures, list) and "other" in architectures and not str(profile.get("description") or "").strip():
+            findings.add(make_finding("APPD-009", f"{location}$.deploymentProfiles[{index}]", "architectures include 'other' but the profile has no description"))
+
+
+def check_catalog_resources(document: Document, location: str, resources: dict[str, bytes], findings: Findings) -> None:
+    """PKG-101: resource files named in metadata.catalog.application exist, in an allowed format."""
+    metadata = document.get("metadata")
+    catalog = metadata.get("catalog") if isinstance(metadata, dict) else None
+    application = catalog.get("application") if isinstance(catalog, dict) else None
+    if not isinstance(application, dict):
+        return
+    for key, extensions in RESOURCE_FORMATS.items():
+        reference = application.get(key)
+        if not isinstance(reference, str) or "://" in reference:
+            continue  # absent, or an external URL the package need not carry
+        where = f"{location}$.metadata.catalog.application.{key}"
+        path = reference.lstrip("./")
+        if path not in resources:
+            findings.add(make_finding("PKG-101", where, f"{reference!r} is not in the package"))
+        elif not path.lower().endswith(extensions):
+            findings.add(make_finding("PKG-101", where, f"{reference!r} is not one of the allowed formats {', '.join(extensions)}"))
+
+
+SEMANTIC_RULES: tuple[Callable[[Document, str, Findings], None], ...] = (
+    check_profile_ids_unique,
+    check_component_names_unique,
+    check_parameter_targets,
+    check_configuration_references,
+    check_other_architecture_described,
+)

@@ -1,0 +1,78 @@
+"""Checks of a packaged Helm chart component (``.tgz``): Chart apiVersion v2 and the Margo Helm limits."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from .._internal import tar_safety
+from ..errors import InputError
+from ..findings import Findings
+from ..registry import make_finding
+
+# APPD-004: no `lookup`, no hooks, no Helm-managed CRDs.
+_LOOKUP = re.compile(r"\{\{-?[^}]*\blookup\b")
+_HOOK = re.compile(r"helm\.sh/hook\s*:")
+
+
+def check_helm_chart(data: bytes, *, component: str, location: str) -> Findings:
+    findings = Findings()
+    try:
+        tar = tar_safety.open_tar_gz(data)
+    except InputError as exc:
+        findings.add(make_finding("APPD-110", location, f"not a packaged Helm chart (.tgz): {exc}"))
+        return findings
+    with tar:
+        for problem in tar_safety.member_problems(tar):
+            findings.add(make_finding("APPD-110", f"{location}!{problem.member}", f"unsafe chart member: {problem.detail}"))
+        tops = sorted(tar_safety.top_level_names(tar))
+        if len(tops) != 1:
+            findings.add(make_finding("APPD-110", location, f"a chart archive has one top-level directory, found {tops}"))
+            return findings
+        top = tops[0]
+        files = {m.name.lstrip("./"): m for m in tar.getmembers() if m.isfile()}
+        chart = _chart_yaml(tar, files.get(f"{top}/Chart.yaml"), f"{location}!{top}/Chart.yaml", findings)
+        if chart is not None:
+            _check_chart_metadata(chart, component, f"{location}!{top}/Chart.yaml", findings)
+        for name, member in files.items():
+            if name.startswith(f"{top}/crds/"):
+                findings.add(make_finding("APPD-004", f"{location}!{name}", "chart ships Helm-managed CRDs (crds/)"))
+            elif name.startswith(f"{top}/templates/"):
+                text = _read_text(tar, member)
+                if _LOOKUP.search(text):
+                    findings.add(make_finding("APPD-004", f"{location}!{name}", "template uses the Helm 'lookup' function"))
+                if _HOOK.search(text):
+                    findings.add(make_finding("APPD-004", f"{location}!{name}", "template declares a Helm hook"))
+    return findings
+
+
+def _chart_yaml(tar: Any, member: Any, location: str, findings: Findings) -> dict[str, Any] | None:
+    if member is None:
+        findings.add(make_finding("APPD-110", location, "Chart.yaml is missing"))
+        return None
+    try:
+        chart = yaml.safe_load(_read_text(tar, member))
+    except yaml.YAMLError as exc:
+        findings.add(make_finding("APPD-110", location, f"Chart.yaml is not valid YAML: {' '.join(str(exc).split())[:200]}"))
+        return None
+    if not isinstance(chart, dict):
+        findings.add(make_finding("APPD-110", location, "Chart.yaml is not a mapping"))
+        return None
+    return chart
+
+
+def _check_chart_metadata(chart: dict[str, Any], component: str, location: str, findings: Findings) -> None:
+    if chart.get("apiVersion") != "v2":
+        findings.add(make_finding("APPD-110", location, f"Chart apiVersion must be v2, found {chart.get('apiVersion')!r}"))
+    for field in ("name", "version"):
+        if not isinstance(chart.get(field), str) or not chart.get(field):
+            findings.add(make_finding("APPD-110", location, f"Chart.yaml lacks '{field}'"))
+    if isinstance(chart.get("name"), str) and chart["name"] != component:
+        findings.add(make_finding("APPD-110", location, f"chart name {chart['name']!r} differs from component name {component!r}"))
+
+
+def _read_text(tar: Any, member: Any) -> str:
+    handle = tar.extractfile(member)
+    return handle.read().decode("utf-8", errors="replace") if handle else ""

@@ -1,0 +1,107 @@
+"""The packages a run checks: the SUT's targets, their published copies, and bundled faulty fixtures.
+
+Checking is done once per target and cached for the whole run, so twenty scenarios about one package
+cost one check. Publishing to the suite's local registry happens only when a scenario needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .._internal.local_registry import LocalRegistry
+from ..config import Sut
+from ..errors import Blocked
+from .check import PackageReport, check_package
+from .mutants import PackageFault, load_faults, materialize
+from .publish import Variant, publish_package
+
+REGISTRY_ONLY_KEYS = ("tag", "tamper")  # fault publish keys that are not Variant fields
+
+
+class PackageSubjects:
+    def __init__(
+        self,
+        sut: Sut,
+        *,
+        fixtures: Path,
+        workdir: Path,
+        registry: Callable[[], LocalRegistry],
+        mutant: str | None = None,
+        faults_off: bool = False,
+    ) -> None:
+        self._sut = sut
+        self._references = fixtures
+        self._workdir = workdir
+        self._registry = registry
+        self._faults = load_faults(fixtures / "faults.yaml")
+        self._mutant = self.fault(mutant) if mutant else None
+        self._faults_off = faults_off
+        self._reports: dict[str, PackageReport] = {}
+        self._published: dict[str, str] = {}
+
+    def fault(self, name: str) -> PackageFault:
+        try:
+            return self._faults[name]
+        except KeyError:
+            raise Blocked(f"no bundled fault named {name!r} in {self._references / 'faults.yaml'}") from None
+
+    def targets(self) -> list[str]:
+        """The packages under test: the self-test's mutant, else the SUT's targets."""
+        if self._mutant is not None:
+            return [str(materialize(self._mutant, self._references, self._workdir))]
+        if self._sut.package is None:
+            raise Blocked("the SUT file declares no 'package' subject")
+        return list(self._sut.package.targets)
+
+    def published_targets(self) -> list[str]:
+        """The packages under test as oci:// references, publishing local folders when allowed."""
+        if self._mutant is not None:
+            return [self._publish(self._mutant.name, self._mutant)]
+        if self._sut.package is None:
+            raise Blocked("the SUT file declares no 'package' subject")
+        published = []
+        for target in self._sut.package.targets:
+            if target.startswith("oci://"):
+                published.append(target)
+            elif self._sut.package.publish_to_local_registry:
+                published.append(self._publish(target, None, source=Path(target)))
+            else:
+                raise Blocked(f"{target} is a local package and the SUT does not allow publishing it to the suite's registry")
+        return published
+
+    def fault_target(self, name: str) -> str:
+        """The bundled package with this fault switched on (or off, in the self-test's faults-off run)."""
+        fault = self.fault(name)
+        if self._faults_off:
+            return str(self._references / fault.origin)
+        if fault.needs_registry:
+            return self._publish(fault.name, fault)
+        return str(materialize(fault, self._references, self._workdir))
+
+    def check(self, target: str) -> PackageReport:
+        if target not in self._reports:
+            self._reports[target] = check_package(target)
+        return self._reports[target]
+
+    def _publish(self, key: str, fault: PackageFault | None, *, source: Path | None = None) -> str:
+        if key not in self._published:
+            registry = self._registry()
+            folder = source or materialize(fault, self._references, self._workdir)  # type: ignore[arg-type]
+            overrides: dict[str, Any] = dict(fault.publish) if fault else {}
+            extra = {k: overrides.pop(k) for k in REGISTRY_ONLY_KEYS if k in overrides}
+            published = publish_package(folder, registry.host, tag=extra.get("tag"), variant=_variant(overrides))
+            if "tamper" in extra:
+                registry.tamper_blob(published.component(extra["tamper"]).layer_digest)
+            self._published[key] = published.reference
+        return self._published[key]
+
+
+def _variant(overrides: dict[str, Any]) -> Variant:
+    """A publishing Variant from YAML values (lists become the tuple/frozenset fields it expects)."""
+    if "omit_annotations" in overrides:
+        overrides["omit_annotations"] = frozenset(overrides["omit_annotations"])
+    if "extra_layers" in overrides:
+        overrides["extra_layers"] = tuple((m, t.encode()) for m, t in overrides["extra_layers"])
+    return Variant(**overrides)

@@ -1,0 +1,1 @@
+"""Running the Gherkin scenarios: the pytest plugin, the scenario catalogue and the results tree."""

@@ -66,3 +66,19 @@ Feature: The Application Description of a package
   @req:PKG-101 @level:must @profile:core
   Scenario: Catalog resources are in the package, in an allowed format
     Then no package breaks requirement PKG-101
+
+  @req:PKG-002 @level:must @profile:core
+  Scenario: Catalog resources live in the resources folder
+    Then no package breaks requirement PKG-002
+
+  @req:PKG-003 @level:must @profile:core
+  Scenario: The package offers at least one deployment profile
+    Then no package breaks requirement PKG-003
+
+  @req:EXT-005 @level:must @profile:core
+  Scenario: Extensions sit only at the root, a deployment profile or a component
+    Then no package breaks requirement EXT-005
+
+  @req:APPD-006 @level:must @profile:custom
+  Scenario: A custom profile selects its devices by labels
+    Then no package breaks requirement APPD-006

@@ -30,3 +30,7 @@ Feature: Eligibility rules in the Application Description
   @req:ELIG-015 @level:must @profile:core
   Scenario: ContainsAll and ContainsAny carry an item selector and no values
     Then no package breaks requirement ELIG-015
+
+  @req:ELIG-007 @level:should @profile:core
+  Scenario: Capacity is not restated as a property selector
+    Then no package departs from the recommendation of requirement ELIG-007

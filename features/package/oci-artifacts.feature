@@ -46,3 +46,7 @@ Feature: Packages and components in an OCI registry
   @req:REG-017 @level:must @profile:compose
   Scenario: Compose components are not in the docker compose publish format
     Then no package breaks requirement REG-017
+
+  @req:CUST-001 @level:must @profile:custom
+  Scenario: Custom components are single OCI blobs at their repository and revision
+    Then no package breaks requirement CUST-001

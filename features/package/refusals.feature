@@ -266,8 +266,158 @@ Feature: Packages with a known fault are refused
       | chart-has-hook    |
       | chart-ships-crds  |
 
+  @req:REG-007 @level:must @profile:core
+  Scenario Outline: A package manifest that is not an OCI image manifest is refused
+    Given the bundled package with the fault "<fault>"
+    When the package is checked
+    Then the package is non-conformant, breaking requirement REG-007
+
+    Examples:
+      | fault |
+      | oci-app-manifest-untyped |
+
+  @req:REG-008 @level:must @profile:core
+  Scenario Outline: A package manifest without the Margo artifact type or the empty config is refused
+    Given the bundled package with the fault "<fault>"
+    When the package is checked
+    Then the package is non-conformant, breaking requirement REG-008
+
+    Examples:
+      | fault |
+      | oci-app-artifact-type    |
+      | oci-app-config-not-empty |
+
+  @req:REG-009 @level:must @profile:core
+  Scenario Outline: Package layers without the Margo media types or annotations are refused
+    Given the bundled package with the fault "<fault>"
+    When the package is checked
+    Then the package is non-conformant, breaking requirement REG-009
+
+    Examples:
+      | fault |
+      | oci-description-media-type |
+      | oci-resource-unannotated   |
+
+  @req:REG-005 @level:must @profile:core
+  Scenario Outline: A package tagged other than its version is refused
+    Given the bundled package with the fault "<fault>"
+    When the package is checked
+    Then the package is non-conformant, breaking requirement REG-005
+
+    Examples:
+      | fault |
+      | oci-tag-not-version |
+
+  @req:REG-010 @level:must @profile:compose
+  Scenario Outline: A component reference that does not resolve is refused
+    Given the bundled package with the fault "<fault>"
+    When the package is checked
+    Then the package is non-conformant, breaking requirement REG-010
+
+    Examples:
+      | fault |
+      | oci-component-missing |
+
+  @req:REG-011 @level:must @profile:compose
+  Scenario Outline: A Compose component of another artifact shape is refused
+    Given the bundled package with the fault "<fault>"
+    When the package is checked
+    Then the package is non-conformant, breaking requirement REG-011
+
+    Examples:
+      | fault |
+      | oci-compose-artifact-type |
+      | oci-compose-two-layers    |
+
+  @req:REG-012 @level:must @profile:compose
+  Scenario Outline: A Compose layer without the right annotations is refused
+    Given the bundled package with the fault "<fault>"
+    When the package is checked
+    Then the package is non-conformant, breaking requirement REG-012
+
+    Examples:
+      | fault |
+      | oci-compose-type-annotation-missing |
+      | oci-compose-version-mismatch        |
+
+  @req:REG-016 @level:must @profile:compose
+  Scenario Outline: A blob that does not match its OCI digest is refused
+    Given the bundled package with the fault "<fault>"
+    When the package is checked
+    Then the package is non-conformant, breaking requirement REG-016
+
+    Examples:
+      | fault |
+      | oci-compose-blob-tampered |
+
+  @req:REG-017 @level:must @profile:compose
+  Scenario Outline: A component in the docker compose publish format is refused
+    Given the bundled package with the fault "<fault>"
+    When the package is checked
+    Then the package is non-conformant, breaking requirement REG-017
+
+    Examples:
+      | fault |
+      | oci-compose-docker-publish-shape |
+
   @req:REG-013 @level:should @profile:compose
   Scenario: A Compose archive whose folder is not named after its component is conformant, with a warning
     Given the bundled package with the fault "compose-folder-misnamed"
     When the package is checked
     Then the package stays conformant but departs from the recommendation of requirement REG-013
+
+  @req:PKG-002 @level:must @profile:core
+  Scenario Outline: A catalog resource outside the resources folder is refused
+    Given the bundled package with the fault "<fault>"
+    When the package is checked
+    Then the package is non-conformant, breaking requirement PKG-002
+
+    Examples:
+      | fault |
+      | resource-outside-resources-folder |
+
+  @req:PKG-003 @level:must @profile:core
+  Scenario Outline: A package without any deployment profile is refused
+    Given the bundled package with the fault "<fault>"
+    When the package is checked
+    Then the package is non-conformant, breaking requirement PKG-003
+
+    Examples:
+      | fault |
+      | no-deployment-profiles |
+
+  @req:EXT-005 @level:must @profile:core
+  Scenario Outline: An extension placed where the model has no extension slot is refused
+    Given the bundled package with the fault "<fault>"
+    When the package is checked
+    Then the package is non-conformant, breaking requirement EXT-005
+
+    Examples:
+      | fault |
+      | extension-in-metadata |
+
+  @req:APPD-006 @level:must @profile:custom
+  Scenario Outline: A custom profile that does not select devices by labels is refused
+    Given the bundled package with the fault "<fault>"
+    When the package is checked
+    Then the package is non-conformant, breaking requirement APPD-006
+
+    Examples:
+      | fault |
+      | custom-profile-without-label-rules |
+
+  @req:CUST-001 @level:must @profile:custom
+  Scenario Outline: A custom component that is not an OCI blob at its reference is refused
+    Given the bundled package with the fault "<fault>"
+    When the package is checked
+    Then the package is non-conformant, breaking requirement CUST-001
+
+    Examples:
+      | fault |
+      | oci-custom-component-missing |
+
+  @req:ELIG-007 @level:should @profile:core
+  Scenario: A package restating capacity as a property selector is conformant, with a warning
+    Given the bundled package with the fault "capacity-restated-in-property-selector"
+    When the package is checked
+    Then the package stays conformant but departs from the recommendation of requirement ELIG-007

@@ -1,4 +1,4 @@
-"""The suite's own JSON Schemas (Draft 2020-12) of the Margo documents, and findings from validating against them.
+"""The suite's own JSON Schemas (Draft 2020-12) of the Margo documents, and the findings they yield.
 
 Margo publishes OpenAPI and LinkML whose literal JSON Schema reading is defective (see ``errata.yaml``), so
 the suite validates against its own schemas in ``pins/<pin>/schemas/``. Each schema node may name the
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema import Draft202012Validator, FormatChecker  # type: ignore[import-untyped]
+from jsonschema.exceptions import ValidationError, best_match  # type: ignore[import-untyped]
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -44,6 +44,7 @@ _MAX_MESSAGE = 200
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]*$")
 _URI_REFERENCE = re.compile(r"^[^\s<>\"{}|\\^`]*$")
+_MISSING = object()
 
 
 def _format_checker() -> FormatChecker:
@@ -51,7 +52,9 @@ def _format_checker() -> FormatChecker:
     so the result does not depend on which optional packages happen to be installed."""
     checker = FormatChecker()
     checker.checks("uri")(lambda value: not isinstance(value, str) or bool(_URI.match(value)))
-    checker.checks("uri-reference")(lambda value: not isinstance(value, str) or bool(_URI_REFERENCE.match(value)))
+    checker.checks("uri-reference")(
+        lambda value: not isinstance(value, str) or bool(_URI_REFERENCE.match(value))
+    )
     return checker
 
 
@@ -81,7 +84,7 @@ class SchemaSet:
         return sorted(findings, key=lambda f: (f.location, f.requirement, f.message))
 
     def is_valid(self, document: object, document_type: str) -> bool:
-        return self._validator(document_type).is_valid(document)
+        return bool(self._validator(document_type).is_valid(document))
 
     def classify(self, document: object) -> str | None:
         """Which document type this looks like, from its keys (for the upstream-examples oracle);
@@ -96,7 +99,9 @@ class SchemaSet:
             return "ApplicationDescription"
         if {"metadata", "spec"} <= keys or kind == "ApplicationDeployment":
             return "ApplicationDeployment"
-        if "adoptedManifestVersion" in keys or (isinstance(document.get("status"), dict) and "components" in keys):
+        if "adoptedManifestVersion" in keys or (
+            isinstance(document.get("status"), dict) and "components" in keys
+        ):
             return "DeploymentStatusManifest"
         if isinstance(document.get("properties"), dict):
             return "DeviceCapabilitiesManifest"
@@ -112,20 +117,33 @@ class SchemaSet:
         try:
             return self.validators[document_type]
         except KeyError:
-            raise ValueError(f"unknown document type {document_type!r}; known: {', '.join(DOCUMENT_TYPES)}") from None
+            raise ValueError(
+                f"unknown document type {document_type!r}; known: {', '.join(DOCUMENT_TYPES)}"
+            ) from None
 
-    def _findings(self, error: ValidationError, validator: Draft202012Validator, location: str) -> Iterator[Finding]:
+    def _findings(
+        self, error: ValidationError, validator: Draft202012Validator, location: str
+    ) -> Iterator[Finding]:
         requirement = self._requirement(error, validator)
         path = _json_path(error.absolute_path)
         instance = error.instance
         if error.validator == "required" and isinstance(instance, dict):
             missing = [name for name in _as_list(error.validator_value) if name not in instance]
             for name in missing:
-                yield make_finding(requirement, f"{location}{_child(path, name)}", f"required property {name!r} is missing")
+                yield make_finding(
+                    requirement, f"{location}{_child(path, name)}", f"required property {name!r} is missing"
+                )
             return
         if error.validator == "additionalProperties" and isinstance(instance, dict):
             for name in _extra_properties(error):
-                yield make_finding(requirement, f"{location}{_child(path, name)}", f"property {name!r} is not allowed here")
+                if EXTENSION_NAME.match(name):  # well named, but where the model has no extension slot
+                    yield make_finding(
+                        EXTENSION_PLACEMENT, f"{location}{_child(path, name)}", f"extension {name!r} is not allowed here"
+                    )
+                else:
+                    yield make_finding(
+                        requirement, f"{location}{_child(path, name)}", f"property {name!r} is not allowed here"
+                    )
             return
         yield make_finding(requirement, f"{location}{path}", _message(error))
 
@@ -143,6 +161,10 @@ class SchemaSet:
         return str(root.get(REQUIREMENT_MAP, {}).get(requirement, requirement))
 
 
+EXTENSION_NAME = re.compile(r"^x-[a-z][a-z0-9-]*-extensions$")
+EXTENSION_PLACEMENT = "EXT-005"  # extensions sit only where the model places them
+
+
 @cache
 def _load(pin: str) -> SchemaSet:
     folder = pin_dir(pin) / "schemas"
@@ -151,18 +173,22 @@ def _load(pin: str) -> SchemaSet:
         for path in sorted(folder.glob("*.schema.json"))
     }
     registry: Registry[Any] = Registry().with_resources(
-        (schema["$id"], Resource.from_contents(schema, default_specification=DRAFT202012)) for schema in schemas.values()
+        (schema["$id"], Resource.from_contents(schema, default_specification=DRAFT202012))
+        for schema in schemas.values()
     )
     checker = _format_checker()
     # The same dict objects back the registry and the validators, so the walk in _requirement can
     # recognise the failing schema node by identity.
     validators = {
-        name: Draft202012Validator(schemas[name], registry=registry, format_checker=checker) for name in DOCUMENT_TYPES
+        name: Draft202012Validator(schemas[name], registry=registry, format_checker=checker)
+        for name in DOCUMENT_TYPES
     }
     return SchemaSet(pin=pin, registry=registry, validators=validators)
 
 
-def _walk(node: Any, resolver: Resolver[Any], keys: tuple[str | int, ...], found: str, target: Any) -> str | None:
+def _walk(
+    node: Any, resolver: Resolver[Any], keys: tuple[str | int, ...], found: str, target: Any
+) -> str | None:
     """Depth-first along ``keys``; returns the last annotation seen on a route ending at ``target``."""
     if isinstance(node, dict) and isinstance(node.get(ANNOTATION), str):
         found = node[ANNOTATION]
@@ -171,9 +197,12 @@ def _walk(node: Any, resolver: Resolver[Any], keys: tuple[str | int, ...], found
     key, rest = keys[0], keys[1:]
     if not rest and node is target:  # key is the failing keyword; its own subschema may be annotated
         child = node.get(key) if isinstance(node, dict) else None
-        return child[ANNOTATION] if isinstance(child, dict) and isinstance(child.get(ANNOTATION), str) else found
-    if isinstance(node, dict) and key in node or isinstance(node, list) and isinstance(key, int) and key < len(node):
-        result = _walk(node[key], resolver, rest, found, target)
+        return (
+            child[ANNOTATION] if isinstance(child, dict) and isinstance(child.get(ANNOTATION), str) else found
+        )
+    child = _child_node(node, key)
+    if child is not _MISSING:
+        result = _walk(child, resolver, rest, found, target)
         if result is not None:
             return result
     if isinstance(node, dict) and isinstance(node.get("$ref"), str):
@@ -182,15 +211,27 @@ def _walk(node: Any, resolver: Resolver[Any], keys: tuple[str | int, ...], found
     return None
 
 
+def _child_node(node: Any, key: str | int) -> Any:
+    if isinstance(node, dict) and key in node:
+        return node[key]
+    if isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+        return node[key]
+    return _MISSING
+
+
 def _leaf(error: ValidationError) -> ValidationError:
-    """Collapse anyOf/oneOf noise: keep the alternative that got furthest into the instance; when none got
-    below the value itself, report the value once ('matches none of the allowed forms')."""
+    """Collapse anyOf/oneOf noise. When exactly one alternative got past the value itself (all its errors lie
+    deeper in the instance), that alternative was meant: report its best error. Otherwise report the value
+    once ('matches none of the allowed forms')."""
     while error.validator in ("anyOf", "oneOf") and error.context:
         depth = len(error.absolute_path)
-        deeper = [e for e in error.context if len(e.absolute_path) > depth]
-        if not deeper:
+        branches: dict[object, list[ValidationError]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        deep = [subs for subs in branches.values() if all(len(sub.absolute_path) > depth for sub in subs)]
+        if len(deep) != 1:
             return error
-        error = best_match(deeper)
+        error = best_match(deep[0])
     return error
 
 
@@ -239,7 +280,9 @@ def _message(error: ValidationError) -> str:
         message = f"{_short(instance)} matches none of the allowed forms"
     elif kind == "not" and expected == {} or kind is None:  # {"not": {}} or false: the member is forbidden
         name = error.absolute_path[-1] if error.absolute_path else None
-        message = f"property {name!r} is not allowed here" if isinstance(name, str) else "value is not allowed here"
+        message = (
+            f"property {name!r} is not allowed here" if isinstance(name, str) else "value is not allowed here"
+        )
     elif kind == "contains":
         message = "no item matches the required form"
     else:

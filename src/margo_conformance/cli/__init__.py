@@ -7,7 +7,7 @@ import sys
 import typer
 
 from ..errors import MargoError
-from . import package_cmd, requirements_cmd, run_cmd
+from . import package_cmd, requirements_cmd, run_cmd, selftest_cmd
 
 app = typer.Typer(
     name="margo-conformance",
@@ -19,6 +19,7 @@ app = typer.Typer(
 app.add_typer(package_cmd.app, name="package")
 app.command("requirements")(requirements_cmd.requirements)
 app.command("run")(run_cmd.run)
+app.command("selftest")(selftest_cmd.selftest)
 
 EXIT_USAGE_OR_IO = 2
 

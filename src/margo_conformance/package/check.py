@@ -16,13 +16,13 @@ from .model import LoadedPackage
 
 # Requirements each stage evaluates, so a report can say "pass" for what was checked and found clean.
 DESCRIPTION_REQUIREMENTS = (
-    "PKG-001", "PKG-101", "APPD-009", "APPD-101", "APPD-102", "APPD-103", "APPD-104", "APPD-105",
+    "PKG-001", "PKG-002", "PKG-003", "PKG-101", "APPD-006", "APPD-009", "ELIG-007", "EXT-005", "APPD-101", "APPD-102", "APPD-103", "APPD-104", "APPD-105",
     "APPD-106", "APPD-107", "APPD-108", "APPD-109", "EXT-003", "EXT-004",
     "ELIG-011", "ELIG-012", "ELIG-013", "ELIG-014", "ELIG-015",
 )
 COMPOSE_REQUIREMENTS = ("REG-013", "REG-014", "REG-015")
 HELM_REQUIREMENTS = ("APPD-110", "APPD-004")
-OCI_REQUIREMENTS = ("REG-005", "REG-007", "REG-008", "REG-009", "REG-010", "REG-011", "REG-012", "REG-016", "REG-017")
+OCI_REQUIREMENTS = ("CUST-001", "REG-005", "REG-007", "REG-008", "REG-009", "REG-010", "REG-011", "REG-012", "REG-016", "REG-017")
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from ..findings import Findings
+from ..findings import Findings, Level
 from ..registry import make_finding
 from ..schemas import SchemaSet
 
@@ -136,19 +136,67 @@ def check_other_architecture_described(document: Document, location: str, findin
             findings.add(make_finding("APPD-009", f"{location}$.deploymentProfiles[{index}]", "architectures include 'other' but the profile has no description"))
 
 
-def check_catalog_resources(document: Document, location: str, resources: dict[str, bytes], findings: Findings) -> None:
-    """PKG-101: resource files named in metadata.catalog.application exist, in an allowed format."""
+def check_resources_folder(document: Document, location: str, findings: Findings) -> None:
+    """PKG-002: the resource files a catalog names live in the package's resources/ folder."""
+    for key, reference in _catalog_files(document):
+        path = reference.removeprefix("./")
+        if not path.startswith("resources/") or ".." in path.split("/"):
+            findings.add(make_finding("PKG-002", f"{location}$.metadata.catalog.application.{key}", f"{reference!r} is not inside the package's resources/ folder"))
+
+
+def _catalog_files(document: Document) -> Iterator[tuple[str, str]]:
+    """(catalog key, path) for each resource file metadata.catalog.application names (not URLs)."""
     metadata = document.get("metadata")
     catalog = metadata.get("catalog") if isinstance(metadata, dict) else None
     application = catalog.get("application") if isinstance(catalog, dict) else None
     if not isinstance(application, dict):
         return
-    for key, extensions in RESOURCE_FORMATS.items():
+    for key in RESOURCE_FORMATS:
         reference = application.get(key)
-        if not isinstance(reference, str) or "://" in reference:
-            continue  # absent, or an external URL the package need not carry
+        if isinstance(reference, str) and "://" not in reference:
+            yield key, reference
+
+
+# ELIG-007: capacity resources and the capability properties a selector would restate them with.
+CAPACITY_PROPERTIES = {"cpu": "/cpus", "memory": "/memory", "storage": "/storage"}
+
+
+def check_capacity_not_restated(document: Document, location: str, findings: Findings) -> None:
+    """ELIG-007 (SHOULD NOT): a resource in capacityRequirements is not also tested by a propertySelector."""
+    for index, profile in profiles(document):
+        constraints = profile.get("deviceConstraints")
+        if not isinstance(constraints, dict):
+            continue
+        capacity = constraints.get("capacityRequirements")
+        pointers = {CAPACITY_PROPERTIES[k] for k in capacity if k in CAPACITY_PROPERTIES} if isinstance(capacity, dict) else set()
+        for rule in constraints.get("eligibilityRules") or []:
+            selector = rule.get("propertySelector") if isinstance(rule, dict) else None
+            for expression in (selector or {}).get("matchExpressions") or [] if isinstance(selector, dict) else []:
+                key = expression.get("key") if isinstance(expression, dict) else None
+                if isinstance(key, str) and "/" + key.lstrip("/").split("/")[0] in pointers:
+                    findings.add(make_finding(
+                        "ELIG-007", f"{location}$.deploymentProfiles[{index}].deviceConstraints",
+                        f"{key!r} restates a capacityRequirements resource in a propertySelector", level=Level.SHOULD,
+                    ))
+
+
+def check_custom_profile_targets_labels(document: Document, location: str, findings: Findings) -> None:
+    """APPD-006: a custom deployment profile selects its devices with label-selector eligibility rules."""
+    for index, profile in profiles(document):
+        if profile.get("type") != "custom":
+            continue
+        constraints = profile.get("deviceConstraints")
+        rules = constraints.get("eligibilityRules") if isinstance(constraints, dict) else None
+        if not any(isinstance(r, dict) and r.get("labelSelector") for r in rules or []):
+            findings.add(make_finding("APPD-006", f"{location}$.deploymentProfiles[{index}]", "a custom profile needs eligibility rules with a labelSelector on supplier-agreed labels"))
+
+
+def check_catalog_resources(document: Document, location: str, resources: dict[str, bytes], findings: Findings) -> None:
+    """PKG-101: resource files named in metadata.catalog.application exist, in an allowed format."""
+    for key, reference in _catalog_files(document):
+        extensions = RESOURCE_FORMATS[key]
         where = f"{location}$.metadata.catalog.application.{key}"
-        path = reference.lstrip("./")
+        path = reference.removeprefix("./")
         if path not in resources:
             findings.add(make_finding("PKG-101", where, f"{reference!r} is not in the package"))
         elif not path.lower().endswith(extensions):
@@ -161,4 +209,7 @@ SEMANTIC_RULES: tuple[Callable[[Document, str, Findings], None], ...] = (
     check_parameter_targets,
     check_configuration_references,
     check_other_architecture_described,
+    check_resources_folder,
+    check_capacity_not_restated,
+    check_custom_profile_targets_labels,
 )

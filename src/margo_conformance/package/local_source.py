@@ -7,6 +7,7 @@ Directory layout (PKG-002, plus our convention for component artifacts kept besi
       resources/…                     optional: icon, licence, release notes, description file
       components/<name>.tar.gz        optional: the Compose archive of component <name>
       components/<name>.tgz           optional: the packaged Helm chart of component <name>
+      components/<name>.blob          optional: the OCI blob of a custom component <name>
       components/<name>/              optional: the component's source folder, archived here the way
                                       SUP-01 prescribes (one top-level folder named <name>)
 
@@ -30,7 +31,7 @@ from ..registry import make_finding
 from .model import ComponentArtifact, LoadedPackage
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
-ARTIFACT_SUFFIX = {"compose": ".tar.gz", "helm": ".tgz"}
+ARTIFACT_SUFFIX = {"compose": ".tar.gz", "helm": ".tgz", "custom": ".blob"}
 
 
 def load_from_directory(root: Path, *, origin: str | None = None) -> LoadedPackage:
@@ -47,7 +48,7 @@ def load_from_directory(root: Path, *, origin: str | None = None) -> LoadedPacka
         origin=origin,
         description_location=description.name,
         description_text=text,
-        resources=_read_resources(root),
+        resources=_read_package_files(root, exclude={description.name}),
         components=_local_components(root, text),
         findings=findings,
     )
@@ -73,14 +74,15 @@ def _package_root(workdir: Path) -> Path:
     return workdir
 
 
-def _read_resources(root: Path) -> dict[str, bytes]:
-    folder = root / "resources"
-    if not folder.is_dir():
-        return {}
+def _read_package_files(root: Path, *, exclude: set[str]) -> dict[str, bytes]:
+    """Every regular file of the package but the description and component artifacts, so the layout
+    checks see a resource wherever it was put (PKG-002) and whether it exists at all (PKG-101)."""
     return {
-        path.relative_to(root).as_posix(): _read_bytes(path)
-        for path in sorted(folder.rglob("*"))
+        relative: _read_bytes(path)
+        for path in sorted(root.rglob("*"))
         if path.is_file() and not path.is_symlink()
+        and (relative := path.relative_to(root).as_posix()) not in exclude
+        and not relative.startswith("components/")
     }
 
 
@@ -99,12 +101,12 @@ def _local_components(root: Path, description_text: str) -> list[ComponentArtifa
             name = component.get("name") if isinstance(component, dict) else None
             if not isinstance(name, str):
                 continue
-            path, archive = _component_archive(root, name, kind)
+            path, archive = component_archive(root, name, kind)
             artifacts.append(ComponentArtifact(name=name, deployment_type=kind, location=str(path.relative_to(root)), archive=archive))
     return artifacts
 
 
-def _component_archive(root: Path, name: str, kind: str) -> tuple[Path, bytes | None]:
+def component_archive(root: Path, name: str, kind: str) -> tuple[Path, bytes | None]:
     """The archive file of a component, else its source folder packed, else nothing."""
     archive = root / "components" / f"{name}{ARTIFACT_SUFFIX.get(kind, '')}"
     folder = root / "components" / name

@@ -9,7 +9,7 @@ subject scenario run against every mutant).
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +30,11 @@ class PackageFault:
     summary: str
     kills: tuple[str, ...]
     edits: tuple[dict[str, Any], ...] = ()
-    publish: dict[str, Any] = field(default_factory=dict)  # OCI publish overrides (oci faults)
+    publish: dict[str, Any] | None = None  # OCI publish overrides; present (even empty) = an OCI fault
 
     @property
     def needs_registry(self) -> bool:
-        return bool(self.publish)
+        return self.publish is not None
 
 
 def load_faults(catalogue: Path) -> dict[str, PackageFault]:
@@ -48,12 +48,13 @@ def load_faults(catalogue: Path) -> dict[str, PackageFault]:
         missing = {"name", "origin", "requirement", "summary", "kills"} - set(entry)
         if missing:
             raise UsageError(f"{catalogue}: fault {entry.get('name')!r} lacks {sorted(missing)}")
-        if not entry.get("edits") and not entry.get("publish"):
+        if not entry.get("edits") and entry.get("publish") is None:
             raise UsageError(f"{catalogue}: fault {entry['name']!r} has neither edits nor publish overrides")
         faults[entry["name"]] = PackageFault(
             name=entry["name"], origin=entry["origin"], requirement=entry["requirement"],
             summary=" ".join(entry["summary"].split()), kills=tuple(entry["kills"]),
-            edits=tuple(entry.get("edits") or ()), publish=dict(entry.get("publish") or {}),
+            edits=tuple(entry.get("edits") or ()),
+            publish=dict(entry["publish"] or {}) if "publish" in entry else None,
         )
     return faults
 

@@ -61,7 +61,6 @@ from typing import Any
 
 import yaml
 
-from .._internal.archive_builder import pack_directory
 from .._internal.oci import (
     EMPTY_DATA,
     EMPTY_DESCRIPTOR,
@@ -74,6 +73,7 @@ from .._internal.oci import (
     OciReference,
 )
 from ..errors import InputError, UsageError
+from .local_source import component_archive
 from .oci_source import (
     APP_ARTIFACT_TYPE,
     COMPONENT_TYPE_ANNOTATION,
@@ -88,7 +88,6 @@ from .oci_source import (
 )
 
 FIXTURE_HOST = "registry.invalid"
-_ARTIFACT_SUFFIX = {"compose": ".tar.gz", "helm": ".tgz"}
 DOCKER_COMPOSE_FILE = "application/vnd.docker.compose.file+yaml"
 DOCKER_COMPOSE_ENVFILE = "application/vnd.docker.compose.envfile"
 _FORMATS = {
@@ -167,11 +166,17 @@ def publish_package(
     tag: str | None = None,
     variant: Variant = CONFORMANT,
     timeout: float = 10.0,
+    namespace: str = "",
 ) -> PublishedPackage:
-    """Push the package in ``package_dir`` (layout: see the module docstring) to ``registry_host``."""
+    """Push the package in ``package_dir`` (layout: see the module docstring) to ``registry_host``.
+
+    ``namespace`` prefixes every repository (package and components), so that several variants of one
+    package can live in one registry without seeing each other's artifacts.
+    """
     root = Path(package_dir)
     description_path = find_description(root)
-    text = description_path.read_text(encoding="utf-8").replace(FIXTURE_HOST, registry_host)
+    target = f"{registry_host}/{namespace}" if namespace else registry_host
+    text = description_path.read_text(encoding="utf-8").replace(FIXTURE_HOST, target)
     try:
         description = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -186,7 +191,7 @@ def publish_package(
     tag = tag or version
     if not repository or not tag:
         raise InputError(f"{description_path}: no id / metadata.version; pass repository= and tag=")
-    app_ref = OciReference.parse(f"oci://{registry_host}/{repository}").with_tag(tag)
+    app_ref = OciReference.parse(f"oci://{target}/{repository}").with_tag(tag)
 
     with OciClient(registry_host, timeout=timeout) as client:
         components = _publish_components(client, root, description, registry_host, variant)
@@ -237,7 +242,9 @@ def _publish_components(
     published: list[PublishedComponent] = []
     done: set[tuple[str, str]] = set()
     for component in iter_components(description):
-        data = _local_artifact(root, component.name, component.deployment_type)
+        data = (
+            component_archive(root, component.name, component.deployment_type)[1] if component.name else None
+        )
         if data is None or component.repository is None or component.revision is None:
             continue  # nothing to push, or nowhere to push it: the loader reports the latter
         try:
@@ -252,29 +259,16 @@ def _publish_components(
             manifest_digest, layer_digest = push_compose_component(
                 client, ref, data, name=component.name, revision=str(component.revision), variant=variant
             )
-        else:
+        elif component.deployment_type == "helm":
             manifest_digest, layer_digest = push_helm_chart(client, ref, data)
+        else:
+            manifest_digest, layer_digest = push_custom_blob(client, ref, data, name=component.name)
         published.append(
             PublishedComponent(
                 component.name, component.deployment_type, str(ref), manifest_digest, layer_digest
             )
         )
     return published
-
-
-def _local_artifact(root: Path, name: str, deployment_type: str) -> bytes | None:
-    """``components/<name>.tar.gz`` (Compose) or ``.tgz`` (Helm), else the folder
-    ``components/<name>/`` packed with one top-level directory ``<name>``, else None."""
-    suffix = _ARTIFACT_SUFFIX.get(deployment_type)
-    if suffix is None or not name or "/" in name or name.startswith("."):
-        return None
-    archive = root / "components" / f"{name}{suffix}"
-    if archive.is_file():
-        return archive.read_bytes()
-    folder = root / "components" / name
-    if folder.is_dir():
-        return pack_directory(folder, top=name)
-    return None
 
 
 def push_compose_component(
@@ -382,6 +376,24 @@ def push_helm_chart(client: OciClient, ref: OciReference, chart: bytes) -> tuple
         },
     }
     return client.push_manifest(repository, str(ref.tag), manifest), layer_digest
+
+
+def push_custom_blob(client: OciClient, ref: OciReference, blob: bytes, *, name: str) -> tuple[str, str]:
+    """Push a custom artifact as the OCI-blob pattern says (CUST-001): one layer, the empty config.
+
+    Margo leaves the blob's format to the suppliers, so the generic ``application/octet-stream`` is
+    used for the layer and as ``artifactType`` (which OCI 1.1 requires with an empty config).
+    """
+    client.push_blob(ref.repository, EMPTY_DATA)
+    layer_digest = client.push_blob(ref.repository, blob)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": "application/octet-stream",
+        "config": dict(EMPTY_DESCRIPTOR),
+        "layers": [{"mediaType": "application/octet-stream", "digest": layer_digest, "size": len(blob), "annotations": {TITLE: name}}],
+    }
+    return client.push_manifest(ref.repository, str(ref.tag), manifest), layer_digest
 
 
 def _chart_metadata(chart: bytes, *, where: str) -> dict[str, Any]:

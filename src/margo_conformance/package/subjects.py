@@ -89,13 +89,20 @@ class PackageSubjects:
         if key not in self._published:
             registry = self._registry()
             folder = source or materialize(fault, self._references, self._workdir)  # type: ignore[arg-type]
-            overrides: dict[str, Any] = dict(fault.publish) if fault else {}
+            overrides: dict[str, Any] = dict(fault.publish or {}) if fault else {}
             extra = {k: overrides.pop(k) for k in REGISTRY_ONLY_KEYS if k in overrides}
-            published = publish_package(folder, registry.host, tag=extra.get("tag"), variant=_variant(overrides))
+            published = publish_package(
+                folder, registry.host, tag=extra.get("tag"), variant=_variant(overrides), namespace=_namespace(key)
+            )
             if "tamper" in extra:
                 registry.tamper_blob(published.component(extra["tamper"]).layer_digest)
             self._published[key] = published.reference
         return self._published[key]
+
+
+def _namespace(key: str) -> str:
+    """A registry path segment of its own for each published subject (a fault name or a folder)."""
+    return "subjects/" + "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(key).name.lower())
 
 
 def _variant(overrides: dict[str, Any]) -> Variant:

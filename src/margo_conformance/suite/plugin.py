@@ -39,6 +39,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--margo-run-id", default="local", help="Run id recorded in results.yaml")
     group.addoption("--margo-faults-off", action="store_true", help="Self-test: bundled faulty fixtures resolve to their origin")
     group.addoption("--margo-mutant", default=None, help="Self-test: the package under test is this bundled fault's mutant")
+    group.addoption("--margo-feature", action="append", default=[], help="Only scenarios of this feature file (stem); repeatable")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -63,6 +64,7 @@ def pytest_bdd_apply_tag(tag: str, function: Any) -> bool | None:
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     persona = config.getoption("--margo-persona")
+    features = set(config.getoption("--margo-feature"))
     sut = config.stash[SUT_KEY]
     selected, deselected = [], []
     for item in items:
@@ -70,7 +72,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         missing = [family for family in TAG_FAMILIES if not values[family]]
         if missing:
             raise pytest.UsageError(f"{item.nodeid}: scenario lacks tag(s) {', '.join('@' + m + ':' for m in missing)}")
-        if persona and persona not in values["persona"]:
+        if (persona and persona not in values["persona"]) or (features and Path(_scenario_names(item)[0]).stem not in features):
             deselected.append(item)
             continue
         profile = values["profile"][0]

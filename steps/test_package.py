@@ -82,6 +82,10 @@ def package_refused(package_reports: list[PackageReport], requirement: str) -> N
     expectations.ensure_refused(package_reports[0], requirement)
 
 
-@then(parsers.parse("the package stays conformant but departs from the recommendation of requirement {requirement}"))
+@then(
+    parsers.parse(
+        "the package stays conformant but departs from the recommendation of requirement {requirement}"
+    )
+)
 def package_warned(package_reports: list[PackageReport], requirement: str) -> None:
     expectations.ensure_departs_from_recommendation(package_reports[0], requirement)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from . import DEFAULT_PIN
 from .errors import UsageError
@@ -65,7 +65,9 @@ class Sut:
         except OSError as exc:
             raise UsageError(f"{path}: cannot read the SUT file: {exc.strerror or exc}") from None
         except yaml.YAMLError as exc:
-            raise UsageError(f"{path}: the SUT file is not valid YAML: {' '.join(str(exc).split())}") from None
+            raise UsageError(
+                f"{path}: the SUT file is not valid YAML: {' '.join(str(exc).split())}"
+            ) from None
         if not isinstance(data, dict):
             raise UsageError(f"{path}: the SUT file must be a YAML mapping")
         data = _apply_environment(data, os.environ if environ is None else environ)
@@ -77,8 +79,12 @@ class Sut:
         package = data.get("package")
         subject = None
         if package:
-            targets = tuple(t if t.startswith("oci://") else str((base / t).resolve()) for t in package["targets"])
-            subject = PackageSubject(targets=targets, publish_to_local_registry=package.get("publish_to_local_registry", False))
+            targets = tuple(
+                t if t.startswith("oci://") else str((base / t).resolve()) for t in package["targets"]
+            )
+            subject = PackageSubject(
+                targets=targets, publish_to_local_registry=package.get("publish_to_local_registry", False)
+            )
         return cls(
             pin=data.get("pin", DEFAULT_PIN),
             declares=tuple(data.get("declares", ["core"])),
@@ -89,7 +95,8 @@ class Sut:
 
     def redacted(self) -> dict[str, Any]:
         """The declaration as given, with every secret-looking value replaced."""
-        return _redact(dict(self.raw)) | {"source": self.source}
+        redacted: dict[str, Any] = _redact(dict(self.raw))
+        return redacted | {"source": self.source}
 
 
 def _validate(data: dict[str, Any], path: Path) -> None:

@@ -139,7 +139,7 @@ def _parse_entry(entry: Any, sources: dict[str, Any]) -> Requirement:
     if not personas or not all(p in PERSONAS for p in personas):
         raise ValueError(f"{rid}: persona {personas!r} not in {PERSONAS}")
     try:
-        level = Level(entry.get("level"))
+        level = Level(str(entry.get("level")))
     except ValueError:
         raise ValueError(f"{rid}: level {entry.get('level')!r} not one of MUST/SHOULD/MAY") from None
     profile = entry.get("profile")
@@ -172,7 +172,9 @@ def _parse_source(rid: str, source: Any, sources: dict[str, Any]) -> Source:
     key = source["key"]
     known = sources.get(key)
     if not isinstance(known, dict) or not {"repository", "path", "commit"} <= set(known):
-        raise ValueError(f"{rid}: source key {key!r} is not defined under 'sources' with repository/path/commit")
+        raise ValueError(
+            f"{rid}: source key {key!r} is not defined under 'sources' with repository/path/commit"
+        )
     return Source(
         key=key,
         repository=str(known["repository"]),
@@ -188,4 +190,6 @@ def make_finding(
     """A finding stamped with the requirement's level from the registry (or an explicit narrower level,
     for compound requirements such as 'MUST … SHOULD …')."""
     requirement = Registry.load(pin).get(requirement_id)
-    return Finding(requirement=requirement_id, level=level or requirement.level, location=location, message=message)
+    return Finding(
+        requirement=requirement_id, level=level or requirement.level, location=location, message=message
+    )

@@ -138,11 +138,15 @@ class SchemaSet:
             for name in _extra_properties(error):
                 if EXTENSION_NAME.match(name):  # well named, but where the model has no extension slot
                     yield make_finding(
-                        EXTENSION_PLACEMENT, f"{location}{_child(path, name)}", f"extension {name!r} is not allowed here"
+                        EXTENSION_PLACEMENT,
+                        f"{location}{_child(path, name)}",
+                        f"extension {name!r} is not allowed here",
                     )
                 else:
                     yield make_finding(
-                        requirement, f"{location}{_child(path, name)}", f"property {name!r} is not allowed here"
+                        requirement,
+                        f"{location}{_child(path, name)}",
+                        f"property {name!r} is not allowed here",
                     )
             return
         yield make_finding(requirement, f"{location}{path}", _message(error))

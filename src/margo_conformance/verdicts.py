@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from enum import Enum
+from enum import StrEnum
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     """Outcome of a scenario, a requirement or a profile (DESIGN.md §5)."""
 
     NOT_APPLICABLE = "not-applicable"

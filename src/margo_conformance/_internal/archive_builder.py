@@ -45,7 +45,9 @@ def entries_from_directory(directory: Path, top: str) -> list[ArchiveEntry]:
             entries.append(ArchiveEntry(name=name, type="dir", mode=0o755))
         elif path.is_file():
             executable = path.stat().st_mode & 0o111
-            entries.append(ArchiveEntry(name=name, data=path.read_bytes(), mode=0o755 if executable else 0o644))
+            entries.append(
+                ArchiveEntry(name=name, data=path.read_bytes(), mode=0o755 if executable else 0o644)
+            )
     return entries
 
 

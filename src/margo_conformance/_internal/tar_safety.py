@@ -47,7 +47,7 @@ def open_tar_gz(data: bytes) -> tarfile.TarFile:
     """A TarFile over bounded, already-decompressed bytes; InputError if it is not a tar."""
     raw = decompress_gzip(data)
     try:
-        tar = tarfile.open(fileobj=io.BytesIO(raw), mode="r:")
+        tar = tarfile.open(fileobj=io.BytesIO(raw), mode="r:")  # noqa: SIM115 - the caller closes it
         members = tar.getmembers()
     except (tarfile.TarError, EOFError, gzip.BadGzipFile) as exc:
         raise InputError(f"not a valid tar archive: {exc}") from None
@@ -70,7 +70,9 @@ def member_problems(tar: tarfile.TarFile) -> list[MemberProblem]:
             if target is None:
                 kind = "symbolic" if member.issym() else "hard"
                 problems.append(
-                    MemberProblem(name, "link-escape", f"{kind} link to {member.linkname!r} leaves the archive root")
+                    MemberProblem(
+                        name, "link-escape", f"{kind} link to {member.linkname!r} leaves the archive root"
+                    )
                 )
         elif not (member.isfile() or member.isdir()):
             problems.append(MemberProblem(name, "special-file", "device, FIFO or other special file"))

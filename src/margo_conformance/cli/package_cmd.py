@@ -39,7 +39,9 @@ def render(report: PackageReport, console: Console) -> None:
             table.add_column(column, overflow="fold")
         for finding in sorted(report.findings, key=lambda f: (not f.level.breaks_conformance, f.requirement)):
             style = "red" if finding.level.breaks_conformance else "yellow"
-            table.add_row(f"[{style}]{finding.level.value}[/]", finding.requirement, finding.location, finding.message)
+            table.add_row(
+                f"[{style}]{finding.level.value}[/]", finding.requirement, finding.location, finding.message
+            )
         console.print(table)
     for note in report.notes:
         console.print(f"[dim]note: {note}[/]")
@@ -47,6 +49,11 @@ def render(report: PackageReport, console: Console) -> None:
     weaker = len(report.findings) - must
     checked = len(report.verdicts())
     if report.conformant:
-        console.print(f"[green]conformant[/]: {report.origin} ({checked} requirements checked, {weaker} warnings)")
+        console.print(
+            f"[green]conformant[/]: {report.origin} ({checked} requirements checked, {weaker} warnings)"
+        )
     else:
-        console.print(f"[red]non-conformant[/]: {report.origin} ({must} MUST findings, {weaker} warnings, {checked} requirements checked)")
+        console.print(
+            f"[red]non-conformant[/]: {report.origin} "
+            f"({must} MUST findings, {weaker} warnings, {checked} requirements checked)"
+        )

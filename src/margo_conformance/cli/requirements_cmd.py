@@ -21,7 +21,9 @@ def requirements(
     persona: Annotated[str | None, typer.Option(help=f"One of {', '.join(PERSONAS)}")] = None,
     level: Annotated[str | None, typer.Option(help="MUST, SHOULD or MAY")] = None,
     profile: Annotated[str | None, typer.Option(help=f"One of {', '.join(PROFILES)}")] = None,
-    uncovered: Annotated[bool, typer.Option("--uncovered", help="Only testable MUST requirements no scenario tags")] = False,
+    uncovered: Annotated[
+        bool, typer.Option("--uncovered", help="Only testable MUST requirements no scenario tags")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     pin: Annotated[str, typer.Option(help="Specification pin")] = DEFAULT_PIN,
 ) -> None:
@@ -38,7 +40,9 @@ def requirements(
     if uncovered:
         if wanted_level not in (None, Level.MUST):
             raise UsageError("--uncovered lists MUST requirements; drop --level or use --level MUST")
-        selected = registry.uncovered(covered_pairs(suite_root() / "features"), persona=persona, profile=profile)
+        selected = registry.uncovered(
+            covered_pairs(suite_root() / "features"), persona=persona, profile=profile
+        )
     else:
         selected = registry.select(persona=persona, level=wanted_level, profile=profile)
     if as_json:
@@ -51,8 +55,14 @@ def requirements(
 
 def _as_dict(r: Requirement) -> dict[str, object]:
     return {
-        "id": r.id, "persona": list(r.personas), "level": r.level.value, "profile": r.profile,
-        "summary": r.summary, "source": r.source.cite(), "testable": r.testable, "why": r.why or None,
+        "id": r.id,
+        "persona": list(r.personas),
+        "level": r.level.value,
+        "profile": r.profile,
+        "summary": r.summary,
+        "source": r.source.cite(),
+        "testable": r.testable,
+        "why": r.why or None,
     }
 
 

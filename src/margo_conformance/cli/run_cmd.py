@@ -7,17 +7,23 @@ from typing import Annotated
 
 import typer
 
-from ..registry import PERSONAS
 from ..errors import UsageError
+from ..registry import PERSONAS
 from ..suite.runner import run_suite
 
 
 def run(
     persona: Annotated[str | None, typer.Option(help=f"Only this persona: {', '.join(PERSONAS)}")] = None,
-    sut: Annotated[Path | None, typer.Option(help="SUT file (default: the built-in reference subjects)")] = None,
-    reports_dir: Annotated[Path | None, typer.Option(help="Where reports/<run-id>/ is written (default: ./reports)")] = None,
+    sut: Annotated[
+        Path | None, typer.Option(help="SUT file (default: the built-in reference subjects)")
+    ] = None,
+    reports_dir: Annotated[
+        Path | None, typer.Option(help="Where reports/<run-id>/ is written (default: ./reports)")
+    ] = None,
     run_id: Annotated[str | None, typer.Option(help="Run id (default: UTC time + random suffix)")] = None,
-    select: Annotated[str | None, typer.Option("-k", help="Only scenarios whose names match this pytest -k expression")] = None,
+    select: Annotated[
+        str | None, typer.Option("-k", help="Only scenarios whose names match this pytest -k expression")
+    ] = None,
 ) -> None:
     """Run the scenarios and write junit.xml, cucumber.json, results.yaml and run.log.
 
@@ -28,7 +34,10 @@ def run(
     if sut is not None and not sut.is_file():
         raise UsageError(f"--sut {sut}: no such file")
     outcome = run_suite(
-        persona=persona, sut=sut, reports_root=reports_dir, run_id=run_id,
+        persona=persona,
+        sut=sut,
+        reports_root=reports_dir,
+        run_id=run_id,
         pytest_args=("-k", select) if select else (),
     )
     typer.echo(f"reports: {outcome.reports}")

@@ -16,13 +16,45 @@ from .model import LoadedPackage
 
 # Requirements each stage evaluates, so a report can say "pass" for what was checked and found clean.
 DESCRIPTION_REQUIREMENTS = (
-    "PKG-001", "PKG-002", "PKG-003", "PKG-101", "APPD-006", "APPD-009", "ELIG-007", "EXT-005", "APPD-101", "APPD-102", "APPD-103", "APPD-104", "APPD-105",
-    "APPD-106", "APPD-107", "APPD-108", "APPD-109", "EXT-003", "EXT-004",
-    "ELIG-011", "ELIG-012", "ELIG-013", "ELIG-014", "ELIG-015",
+    "PKG-001",
+    "PKG-002",
+    "PKG-003",
+    "PKG-101",
+    "APPD-006",
+    "APPD-009",
+    "ELIG-007",
+    "EXT-005",
+    "APPD-101",
+    "APPD-102",
+    "APPD-103",
+    "APPD-104",
+    "APPD-105",
+    "APPD-106",
+    "APPD-107",
+    "APPD-108",
+    "APPD-109",
+    "EXT-003",
+    "EXT-004",
+    "ELIG-011",
+    "ELIG-012",
+    "ELIG-013",
+    "ELIG-014",
+    "ELIG-015",
 )
 COMPOSE_REQUIREMENTS = ("REG-013", "REG-014", "REG-015")
 HELM_REQUIREMENTS = ("APPD-110", "APPD-004")
-OCI_REQUIREMENTS = ("CUST-001", "REG-005", "REG-007", "REG-008", "REG-009", "REG-010", "REG-011", "REG-012", "REG-016", "REG-017")
+OCI_REQUIREMENTS = (
+    "CUST-001",
+    "REG-005",
+    "REG-007",
+    "REG-008",
+    "REG-009",
+    "REG-010",
+    "REG-011",
+    "REG-012",
+    "REG-016",
+    "REG-017",
+)
 
 
 @dataclass
@@ -32,7 +64,9 @@ class PackageReport:
     notes: list[str] = field(default_factory=list)
     checked: set[str] = field(default_factory=set)
     unchecked_components: list[tuple[str, str]] = field(default_factory=list)  # (name, deployment type)
-    checked_components: list[str] = field(default_factory=list)  # deployment types whose artifacts were checked
+    checked_components: list[str] = field(
+        default_factory=list
+    )  # deployment types whose artifacts were checked
 
     @property
     def conformant(self) -> bool:
@@ -68,7 +102,9 @@ def load_package(target: str, *, timeout: float = 10.0) -> LoadedPackage:
         return load_from_directory(path)
     if path.is_file():
         return load_from_archive(path)
-    raise InputError(f"{target}: no such file or directory (expected a package directory, a .tar.gz or oci://…)")
+    raise InputError(
+        f"{target}: no such file or directory (expected a package directory, a .tar.gz or oci://…)"
+    )
 
 
 def check_package(target: str, *, timeout: float = 10.0) -> PackageReport:
@@ -84,17 +120,25 @@ def check_package(target: str, *, timeout: float = 10.0) -> PackageReport:
     report.findings.extend(findings)
     report.checked.update(DESCRIPTION_REQUIREMENTS)
     for component in loaded.components:
-        report.findings.extend(_check_component(component.deployment_type, component.archive, component.name, component.location, report))
+        report.findings.extend(
+            _check_component(
+                component.deployment_type, component.archive, component.name, component.location, report
+            )
+        )
     return report
 
 
-def _check_component(kind: str, archive: bytes | None, name: str, location: str, report: PackageReport) -> Findings:
+def _check_component(
+    kind: str, archive: bytes | None, name: str, location: str, report: PackageReport
+) -> Findings:
     if kind not in ("compose", "helm"):
         report.notes.append(f"component {name!r}: deployment type {kind!r} has no artifact checks")
         return Findings()
     if archive is None:
         report.unchecked_components.append((name, kind))
-        report.notes.append(f"component {name!r}: no {kind} artifact at {location}; its archive was not checked")
+        report.notes.append(
+            f"component {name!r}: no {kind} artifact at {location}; its archive was not checked"
+        )
         return Findings()
     report.checked_components.append(kind)
     if kind == "compose":

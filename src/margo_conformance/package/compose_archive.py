@@ -62,7 +62,9 @@ def _check_layout(tar: tarfile.TarFile, *, component: str, location: str, findin
     tops = sorted(tar_safety.top_level_names(tar, safe_only=True))
     if len(tops) != 1:
         findings.add(
-            make_finding("REG-013", location, f"archive must have exactly one top-level directory, found {tops}")
+            make_finding(
+                "REG-013", location, f"archive must have exactly one top-level directory, found {tops}"
+            )
         )
         return None
     top = tops[0]
@@ -73,11 +75,17 @@ def _check_layout(tar: tarfile.TarFile, *, component: str, location: str, findin
     for name in FORBIDDEN_COMPOSE_NAMES:
         if f"{top}/{name}" in members:
             findings.add(
-                make_finding("REG-013", f"{location}!{top}/{name}", f"Compose file must be named {COMPOSE_FILE}, not {name}")
+                make_finding(
+                    "REG-013",
+                    f"{location}!{top}/{name}",
+                    f"Compose file must be named {COMPOSE_FILE}, not {name}",
+                )
             )
     compose = members.get(f"{top}/{COMPOSE_FILE}")
     if compose is None or not compose.isfile():
-        findings.add(make_finding("REG-013", f"{location}!{top}/", f"no {COMPOSE_FILE} in the top-level directory"))
+        findings.add(
+            make_finding("REG-013", f"{location}!{top}/", f"no {COMPOSE_FILE} in the top-level directory")
+        )
         return None
     if top != component:
         findings.add(
@@ -117,9 +125,21 @@ def _check_referenced_files(document: dict[str, Any], top: Path, location: str, 
     """REG-014: env_file and file-based configs are included, with relative paths inside the directory."""
     for where, reference in _file_references(document):
         if reference.startswith("/") or ".." in Path(reference).parts:
-            findings.add(make_finding("REG-014", f"{location}/{COMPOSE_FILE}#{where}", f"{reference!r} is not a relative path inside the archive"))
+            findings.add(
+                make_finding(
+                    "REG-014",
+                    f"{location}/{COMPOSE_FILE}#{where}",
+                    f"{reference!r} is not a relative path inside the archive",
+                )
+            )
         elif not (top / reference).is_file():
-            findings.add(make_finding("REG-014", f"{location}/{COMPOSE_FILE}#{where}", f"{reference!r} is referenced but not in the archive"))
+            findings.add(
+                make_finding(
+                    "REG-014",
+                    f"{location}/{COMPOSE_FILE}#{where}",
+                    f"{reference!r} is referenced but not in the archive",
+                )
+            )
 
 
 def _file_references(document: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -144,16 +164,30 @@ def _check_compose_spec(compose_path: Path, location: str, findings: Findings) -
         return  # reported once by the caller's notes; the shape checks above still ran
     try:
         result = subprocess.run(
-            [binary, "--project-directory", str(compose_path.parent), "-f", str(compose_path),
-             "config", "--quiet"],
-            capture_output=True, text=True, timeout=COMPOSE_CONFIG_TIMEOUT_S, check=False,
+            [
+                binary,
+                "--project-directory",
+                str(compose_path.parent),
+                "-f",
+                str(compose_path),
+                "config",
+                "--quiet",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=COMPOSE_CONFIG_TIMEOUT_S,
+            check=False,
             env={"PATH": "/usr/bin:/bin", "COMPOSE_PROJECT_NAME": "margo-check"},
         )
     except subprocess.TimeoutExpired:
-        findings.add(make_finding("REG-013", location, "Docker Compose did not finish parsing the file in time"))
+        findings.add(
+            make_finding("REG-013", location, "Docker Compose did not finish parsing the file in time")
+        )
         return
     if result.returncode != 0:
-        findings.add(make_finding("REG-013", location, f"not a valid Compose file: {_one_line(result.stderr)}"))
+        findings.add(
+            make_finding("REG-013", location, f"not a valid Compose file: {_one_line(result.stderr)}")
+        )
 
 
 def _one_line(value: object) -> str:

@@ -42,7 +42,9 @@ def parse_description(text: str, location: str, findings: Findings) -> Document 
     return documents[0]
 
 
-def check_description(text: str, location: str, resources: dict[str, bytes]) -> tuple[Document | None, Findings]:
+def check_description(
+    text: str, location: str, resources: dict[str, bytes]
+) -> tuple[Document | None, Findings]:
     findings = Findings()
     document = parse_description(text, location, findings)
     if document is None:
@@ -69,7 +71,13 @@ def check_profile_ids_unique(document: Document, location: str, findings: Findin
     ids = Counter(p.get("id") for _, p in profiles(document) if isinstance(p.get("id"), str))
     for profile_id, count in ids.items():
         if count > 1:
-            findings.add(make_finding("APPD-103", f"{location}$.deploymentProfiles", f"profile id {profile_id!r} is used {count} times"))
+            findings.add(
+                make_finding(
+                    "APPD-103",
+                    f"{location}$.deploymentProfiles",
+                    f"profile id {profile_id!r} is used {count} times",
+                )
+            )
 
 
 def check_component_names_unique(document: Document, location: str, findings: Findings) -> None:
@@ -78,7 +86,13 @@ def check_component_names_unique(document: Document, location: str, findings: Fi
         names = Counter(c.get("name") for _, c in components(profile) if isinstance(c.get("name"), str))
         for name, count in names.items():
             if count > 1:
-                findings.add(make_finding("APPD-104", f"{location}$.deploymentProfiles[{index}].components", f"component name {name!r} is used {count} times"))
+                findings.add(
+                    make_finding(
+                        "APPD-104",
+                        f"{location}$.deploymentProfiles[{index}].components",
+                        f"component name {name!r} is used {count} times",
+                    )
+                )
 
 
 def check_parameter_targets(document: Document, location: str, findings: Findings) -> None:
@@ -87,10 +101,13 @@ def check_parameter_targets(document: Document, location: str, findings: Finding
     for name, target_index, target in _targets(document):
         for component in target.get("components") or []:
             if component not in known:
-                findings.add(make_finding(
-                    "APPD-107", f"{location}$.parameters.{name}.targets[{target_index}].components",
-                    f"target names component {component!r}, which no deployment profile defines",
-                ))
+                findings.add(
+                    make_finding(
+                        "APPD-107",
+                        f"{location}$.parameters.{name}.targets[{target_index}].components",
+                        f"target names component {component!r}, which no deployment profile defines",
+                    )
+                )
 
 
 def _targets(document: Document) -> Iterator[tuple[str, int, Document]]:
@@ -109,31 +126,66 @@ def check_configuration_references(document: Document, location: str, findings: 
     configuration = document.get("configuration")
     if not isinstance(configuration, dict):
         return
-    parameters = document.get("parameters") if isinstance(document.get("parameters"), dict) else {}
+    parameters = document.get("parameters")
+    parameters = parameters if isinstance(parameters, dict) else {}
     schemas = [s for s in configuration.get("schema") or [] if isinstance(s, dict)]
     schema_names = Counter(s.get("name") for s in schemas)
     for name, count in schema_names.items():
         if count > 1:
-            findings.add(make_finding("APPD-108", f"{location}$.configuration.schema", f"schema name {name!r} is defined {count} times"))
+            findings.add(
+                make_finding(
+                    "APPD-108",
+                    f"{location}$.configuration.schema",
+                    f"schema name {name!r} is defined {count} times",
+                )
+            )
     for s_index, section in enumerate(configuration.get("sections") or []):
-        for k, setting in enumerate((section or {}).get("settings") or [] if isinstance(section, dict) else []):
+        for k, setting in enumerate(
+            (section or {}).get("settings") or [] if isinstance(section, dict) else []
+        ):
             if not isinstance(setting, dict):
                 continue
             where = f"{location}$.configuration.sections[{s_index}].settings[{k}]"
             if setting.get("parameter") not in parameters:
-                findings.add(make_finding("APPD-108", f"{where}.parameter", f"setting refers to undefined parameter {setting.get('parameter')!r}"))
+                findings.add(
+                    make_finding(
+                        "APPD-108",
+                        f"{where}.parameter",
+                        f"setting refers to undefined parameter {setting.get('parameter')!r}",
+                    )
+                )
             if setting.get("schema") not in schema_names:
-                findings.add(make_finding("APPD-108", f"{where}.schema", f"setting refers to undefined schema {setting.get('schema')!r}"))
+                findings.add(
+                    make_finding(
+                        "APPD-108",
+                        f"{where}.schema",
+                        f"setting refers to undefined schema {setting.get('schema')!r}",
+                    )
+                )
 
 
 def check_other_architecture_described(document: Document, location: str, findings: Findings) -> None:
     """APPD-009: a profile whose architectures include 'other' describes the architecture."""
     for index, profile in profiles(document):
         constraints = profile.get("deviceConstraints")
-        cpu = ((constraints or {}).get("capacityRequirements") or {}).get("cpu") if isinstance(constraints, dict) else None
+        cpu = (
+            ((constraints or {}).get("capacityRequirements") or {}).get("cpu")
+            if isinstance(constraints, dict)
+            else None
+        )
         architectures = cpu.get("architectures") if isinstance(cpu, dict) else None
-        if isinstance(architectures, list) and "other" in architectures and not str(profile.get("description") or "").strip():
-            findings.add(make_finding("APPD-009", f"{location}$.deploymentProfiles[{index}]", "architectures include 'other' but the profile has no description"))
+        if (
+            isinstance(architectures, list)
+            and "other" in architectures
+            and not str(profile.get("description") or "").strip()
+        ):
+            findings.add(
+                make_finding(
+                    "APPD-009",
+                    f"{location}$.deploymentProfiles[{index}]",
+                    "architectures include 'other' but the profile has no description",
+                )
+            )
 
 
 def check_resources_folder(document: Document, location: str, findings: Findings) -> None:
@@ -141,7 +193,13 @@ def check_resources_folder(document: Document, location: str, findings: Findings
     for key, reference in _catalog_files(document):
         path = reference.removeprefix("./")
         if not path.startswith("resources/") or ".." in path.split("/"):
-            findings.add(make_finding("PKG-002", f"{location}$.metadata.catalog.application.{key}", f"{reference!r} is not inside the package's resources/ folder"))
+            findings.add(
+                make_finding(
+                    "PKG-002",
+                    f"{location}$.metadata.catalog.application.{key}",
+                    f"{reference!r} is not inside the package's resources/ folder",
+                )
+            )
 
 
 def _catalog_files(document: Document) -> Iterator[tuple[str, str]]:
@@ -168,16 +226,26 @@ def check_capacity_not_restated(document: Document, location: str, findings: Fin
         if not isinstance(constraints, dict):
             continue
         capacity = constraints.get("capacityRequirements")
-        pointers = {CAPACITY_PROPERTIES[k] for k in capacity if k in CAPACITY_PROPERTIES} if isinstance(capacity, dict) else set()
+        pointers = (
+            {CAPACITY_PROPERTIES[k] for k in capacity if k in CAPACITY_PROPERTIES}
+            if isinstance(capacity, dict)
+            else set()
+        )
         for rule in constraints.get("eligibilityRules") or []:
             selector = rule.get("propertySelector") if isinstance(rule, dict) else None
-            for expression in (selector or {}).get("matchExpressions") or [] if isinstance(selector, dict) else []:
+            for expression in (
+                (selector or {}).get("matchExpressions") or [] if isinstance(selector, dict) else []
+            ):
                 key = expression.get("key") if isinstance(expression, dict) else None
                 if isinstance(key, str) and "/" + key.lstrip("/").split("/")[0] in pointers:
-                    findings.add(make_finding(
-                        "ELIG-007", f"{location}$.deploymentProfiles[{index}].deviceConstraints",
-                        f"{key!r} restates a capacityRequirements resource in a propertySelector", level=Level.SHOULD,
-                    ))
+                    findings.add(
+                        make_finding(
+                            "ELIG-007",
+                            f"{location}$.deploymentProfiles[{index}].deviceConstraints",
+                            f"{key!r} restates a capacityRequirements resource in a propertySelector",
+                            level=Level.SHOULD,
+                        )
+                    )
 
 
 def check_custom_profile_targets_labels(document: Document, location: str, findings: Findings) -> None:
@@ -188,10 +256,18 @@ def check_custom_profile_targets_labels(document: Document, location: str, findi
         constraints = profile.get("deviceConstraints")
         rules = constraints.get("eligibilityRules") if isinstance(constraints, dict) else None
         if not any(isinstance(r, dict) and r.get("labelSelector") for r in rules or []):
-            findings.add(make_finding("APPD-006", f"{location}$.deploymentProfiles[{index}]", "a custom profile needs eligibility rules with a labelSelector on supplier-agreed labels"))
+            findings.add(
+                make_finding(
+                    "APPD-006",
+                    f"{location}$.deploymentProfiles[{index}]",
+                    "a custom profile needs eligibility rules with a labelSelector on supplier-agreed labels",
+                )
+            )
 
 
-def check_catalog_resources(document: Document, location: str, resources: dict[str, bytes], findings: Findings) -> None:
+def check_catalog_resources(
+    document: Document, location: str, resources: dict[str, bytes], findings: Findings
+) -> None:
     """PKG-101: resource files named in metadata.catalog.application exist, in an allowed format."""
     for key, reference in _catalog_files(document):
         extensions = RESOURCE_FORMATS[key]
@@ -200,7 +276,13 @@ def check_catalog_resources(document: Document, location: str, resources: dict[s
         if path not in resources:
             findings.add(make_finding("PKG-101", where, f"{reference!r} is not in the package"))
         elif not path.lower().endswith(extensions):
-            findings.add(make_finding("PKG-101", where, f"{reference!r} is not one of the allowed formats {', '.join(extensions)}"))
+            findings.add(
+                make_finding(
+                    "PKG-101",
+                    where,
+                    f"{reference!r} is not one of the allowed formats {', '.join(extensions)}",
+                )
+            )
 
 
 SEMANTIC_RULES: tuple[Callable[[Document, str, Findings], None], ...] = (

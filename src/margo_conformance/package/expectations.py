@@ -21,7 +21,12 @@ def _described(findings: Sequence[tuple[str, Finding]]) -> str:
 
 def _findings(reports: Sequence[PackageReport], requirement: str, level: Level) -> list[tuple[str, Finding]]:
     Registry.load().get(requirement)  # an unknown ID in a step is a suite defect: fail loudly
-    return [(r.origin, f) for r in reports for f in r.findings if f.requirement == requirement and f.level is level]
+    return [
+        (r.origin, f)
+        for r in reports
+        for f in r.findings
+        if f.requirement == requirement and f.level is level
+    ]
 
 
 def ensure_evaluated(reports: Sequence[PackageReport], requirement: str) -> None:
@@ -48,7 +53,12 @@ def ensure_meets_recommendation(reports: Sequence[PackageReport], requirement: s
 
 def ensure_artifacts_checked(reports: Sequence[PackageReport], deployment_type: str) -> None:
     """Every component of this type had its artifact checked, and at least one was."""
-    missing = [f"{r.origin}: {name}" for r in reports for name, kind in r.unchecked_components if kind == deployment_type]
+    missing = [
+        f"{r.origin}: {name}"
+        for r in reports
+        for name, kind in r.unchecked_components
+        if kind == deployment_type
+    ]
     if missing:
         raise Blocked(f"{deployment_type} artifacts not available to check: {', '.join(missing)}")
     if not any(deployment_type in r.checked_components for r in reports):
@@ -60,7 +70,9 @@ def ensure_refused(report: PackageReport, requirement: str) -> None:
     found = _findings([report], requirement, Level.MUST)
     if report.conformant or not found:
         everything = _described([(report.origin, f) for f in report.findings]) or "  (no findings)"
-        raise AssertionError(f"expected {report.origin} to be refused for {requirement}; the checker reported:\n{everything}")
+        raise AssertionError(
+            f"expected {report.origin} to be refused for {requirement}; the checker reported:\n{everything}"
+        )
 
 
 def ensure_departs_from_recommendation(report: PackageReport, requirement: str) -> None:
@@ -68,4 +80,7 @@ def ensure_departs_from_recommendation(report: PackageReport, requirement: str) 
     found = _findings([report], requirement, Level.SHOULD)
     if not report.conformant or not found:
         everything = _described([(report.origin, f) for f in report.findings]) or "  (no findings)"
-        raise AssertionError(f"expected {report.origin} to stay conformant with a {requirement} warning; reported:\n{everything}")
+        raise AssertionError(
+            f"expected {report.origin} to stay conformant with a {requirement} warning; "
+            f"reported:\n{everything}"
+        )

@@ -26,10 +26,18 @@ def check_helm_chart(data: bytes, *, component: str, location: str) -> Findings:
         return findings
     with tar:
         for problem in tar_safety.member_problems(tar):
-            findings.add(make_finding("APPD-110", f"{location}!{problem.member}", f"unsafe chart member: {problem.detail}"))
+            findings.add(
+                make_finding(
+                    "APPD-110", f"{location}!{problem.member}", f"unsafe chart member: {problem.detail}"
+                )
+            )
         tops = sorted(tar_safety.top_level_names(tar))
         if len(tops) != 1:
-            findings.add(make_finding("APPD-110", location, f"a chart archive has one top-level directory, found {tops}"))
+            findings.add(
+                make_finding(
+                    "APPD-110", location, f"a chart archive has one top-level directory, found {tops}"
+                )
+            )
             return findings
         top = tops[0]
         files = {m.name.lstrip("./"): m for m in tar.getmembers() if m.isfile()}
@@ -38,13 +46,21 @@ def check_helm_chart(data: bytes, *, component: str, location: str) -> Findings:
             _check_chart_metadata(chart, component, f"{location}!{top}/Chart.yaml", findings)
         for name, member in files.items():
             if name.startswith(f"{top}/crds/"):
-                findings.add(make_finding("APPD-004", f"{location}!{name}", "chart ships Helm-managed CRDs (crds/)"))
+                findings.add(
+                    make_finding("APPD-004", f"{location}!{name}", "chart ships Helm-managed CRDs (crds/)")
+                )
             elif name.startswith(f"{top}/templates/"):
                 text = _read_text(tar, member)
                 if _LOOKUP.search(text):
-                    findings.add(make_finding("APPD-004", f"{location}!{name}", "template uses the Helm 'lookup' function"))
+                    findings.add(
+                        make_finding(
+                            "APPD-004", f"{location}!{name}", "template uses the Helm 'lookup' function"
+                        )
+                    )
                 if _HOOK.search(text):
-                    findings.add(make_finding("APPD-004", f"{location}!{name}", "template declares a Helm hook"))
+                    findings.add(
+                        make_finding("APPD-004", f"{location}!{name}", "template declares a Helm hook")
+                    )
     return findings
 
 
@@ -55,7 +71,11 @@ def _chart_yaml(tar: Any, member: Any, location: str, findings: Findings) -> dic
     try:
         chart = yaml.safe_load(_read_text(tar, member))
     except yaml.YAMLError as exc:
-        findings.add(make_finding("APPD-110", location, f"Chart.yaml is not valid YAML: {' '.join(str(exc).split())[:200]}"))
+        findings.add(
+            make_finding(
+                "APPD-110", location, f"Chart.yaml is not valid YAML: {' '.join(str(exc).split())[:200]}"
+            )
+        )
         return None
     if not isinstance(chart, dict):
         findings.add(make_finding("APPD-110", location, "Chart.yaml is not a mapping"))
@@ -65,12 +85,22 @@ def _chart_yaml(tar: Any, member: Any, location: str, findings: Findings) -> dic
 
 def _check_chart_metadata(chart: dict[str, Any], component: str, location: str, findings: Findings) -> None:
     if chart.get("apiVersion") != "v2":
-        findings.add(make_finding("APPD-110", location, f"Chart apiVersion must be v2, found {chart.get('apiVersion')!r}"))
+        findings.add(
+            make_finding(
+                "APPD-110", location, f"Chart apiVersion must be v2, found {chart.get('apiVersion')!r}"
+            )
+        )
     for field in ("name", "version"):
         if not isinstance(chart.get(field), str) or not chart.get(field):
             findings.add(make_finding("APPD-110", location, f"Chart.yaml lacks '{field}'"))
     if isinstance(chart.get("name"), str) and chart["name"] != component:
-        findings.add(make_finding("APPD-110", location, f"chart name {chart['name']!r} differs from component name {component!r}"))
+        findings.add(
+            make_finding(
+                "APPD-110",
+                location,
+                f"chart name {chart['name']!r} differs from component name {component!r}",
+            )
+        )
 
 
 def _read_text(tar: Any, member: Any) -> str:

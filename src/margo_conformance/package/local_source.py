@@ -40,8 +40,17 @@ def load_from_directory(root: Path, *, origin: str | None = None) -> LoadedPacka
     candidates = sorted(p for p in root.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml"))
     if len(candidates) != 1:
         names = [p.name for p in candidates]
-        findings.add(make_finding("PKG-001", origin, f"the package root must hold exactly one YAML file (the Application Description); found {names or 'none'}"))
-        return LoadedPackage(origin=origin, description_location=origin, description_text=None, findings=findings)
+        findings.add(
+            make_finding(
+                "PKG-001",
+                origin,
+                "the package root must hold exactly one YAML file (the Application Description); "
+                f"found {names or 'none'}",
+            )
+        )
+        return LoadedPackage(
+            origin=origin, description_location=origin, description_text=None, findings=findings
+        )
     description = candidates[0]
     text = _read_text(description)
     return LoadedPackage(
@@ -80,7 +89,8 @@ def _read_package_files(root: Path, *, exclude: set[str]) -> dict[str, bytes]:
     return {
         relative: _read_bytes(path)
         for path in sorted(root.rglob("*"))
-        if path.is_file() and not path.is_symlink()
+        if path.is_file()
+        and not path.is_symlink()
         and (relative := path.relative_to(root).as_posix()) not in exclude
         and not relative.startswith("components/")
     }
@@ -102,7 +112,11 @@ def _local_components(root: Path, description_text: str) -> list[ComponentArtifa
             if not isinstance(name, str):
                 continue
             path, archive = component_archive(root, name, kind)
-            artifacts.append(ComponentArtifact(name=name, deployment_type=kind, location=str(path.relative_to(root)), archive=archive))
+            artifacts.append(
+                ComponentArtifact(
+                    name=name, deployment_type=kind, location=str(path.relative_to(root)), archive=archive
+                )
+            )
     return artifacts
 
 

@@ -51,8 +51,11 @@ def load_faults(catalogue: Path) -> dict[str, PackageFault]:
         if not entry.get("edits") and entry.get("publish") is None:
             raise UsageError(f"{catalogue}: fault {entry['name']!r} has neither edits nor publish overrides")
         faults[entry["name"]] = PackageFault(
-            name=entry["name"], origin=entry["origin"], requirement=entry["requirement"],
-            summary=" ".join(entry["summary"].split()), kills=tuple(entry["kills"]),
+            name=entry["name"],
+            origin=entry["origin"],
+            requirement=entry["requirement"],
+            summary=" ".join(entry["summary"].split()),
+            kills=tuple(entry["kills"]),
             edits=tuple(entry.get("edits") or ()),
             publish=dict(entry["publish"] or {}) if "publish" in entry else None,
         )
@@ -124,15 +127,25 @@ def _edit_entries(entries: list[ArchiveEntry], edit: dict[str, Any]) -> list[Arc
     by_name = {e.name: e for e in entries}
     if "add" in edit:
         spec = edit["add"]
-        entries.append(ArchiveEntry(
-            name=spec["name"], type=spec.get("type", "file"), data=spec.get("text", "").encode(),
-            target=spec.get("target", ""), mode=int(str(spec.get("mode", "644")), 8),
-        ))
+        entries.append(
+            ArchiveEntry(
+                name=spec["name"],
+                type=spec.get("type", "file"),
+                data=spec.get("text", "").encode(),
+                target=spec.get("target", ""),
+                mode=int(str(spec.get("mode", "644")), 8),
+            )
+        )
     elif "remove" in edit:
         entries.remove(by_name[edit["remove"]])
     elif "rename" in edit:
         old, new = edit["rename"]
-        entries = [ArchiveEntry(e.name.replace(old, new, 1), e.type, e.data, e.target, e.mode) if e.name.startswith(old) else e for e in entries]
+        entries = [
+            ArchiveEntry(e.name.replace(old, new, 1), e.type, e.data, e.target, e.mode)
+            if e.name.startswith(old)
+            else e
+            for e in entries
+        ]
     elif "mode" in edit:
         member, mode = edit["mode"]
         entries[entries.index(by_name[member])] = by_name[member].with_mode(int(str(mode), 8))

@@ -391,7 +391,14 @@ def push_custom_blob(client: OciClient, ref: OciReference, blob: bytes, *, name:
         "mediaType": OCI_MANIFEST,
         "artifactType": "application/octet-stream",
         "config": dict(EMPTY_DESCRIPTOR),
-        "layers": [{"mediaType": "application/octet-stream", "digest": layer_digest, "size": len(blob), "annotations": {TITLE: name}}],
+        "layers": [
+            {
+                "mediaType": "application/octet-stream",
+                "digest": layer_digest,
+                "size": len(blob),
+                "annotations": {TITLE: name},
+            }
+        ],
     }
     return client.push_manifest(ref.repository, str(ref.tag), manifest), layer_digest
 

@@ -68,7 +68,10 @@ class PackageSubjects:
             elif self._sut.package.publish_to_local_registry:
                 published.append(self._publish(target, None, source=Path(target)))
             else:
-                raise Blocked(f"{target} is a local package and the SUT does not allow publishing it to the suite's registry")
+                raise Blocked(
+                    f"{target} is a local package and the SUT does not allow publishing it "
+                    "to the suite's registry (package.publish_to_local_registry)"
+                )
         return published
 
     def fault_target(self, name: str) -> str:
@@ -92,7 +95,11 @@ class PackageSubjects:
             overrides: dict[str, Any] = dict(fault.publish or {}) if fault else {}
             extra = {k: overrides.pop(k) for k in REGISTRY_ONLY_KEYS if k in overrides}
             published = publish_package(
-                folder, registry.host, tag=extra.get("tag"), variant=_variant(overrides), namespace=_namespace(key)
+                folder,
+                registry.host,
+                tag=extra.get("tag"),
+                variant=_variant(overrides),
+                namespace=_namespace(key),
             )
             if "tamper" in extra:
                 registry.tamper_blob(published.component(extra["tamper"]).layer_digest)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gherkin.parser import Parser
 
@@ -22,7 +23,7 @@ class ScenarioInfo:
 
     def values(self, family: str) -> list[str]:
         prefix = f"{family}:"
-        return [tag[len(prefix):] for tag in self.tags if tag.startswith(prefix)]
+        return [tag[len(prefix) :] for tag in self.tags if tag.startswith(prefix)]
 
     @property
     def where(self) -> str:
@@ -32,8 +33,8 @@ class ScenarioInfo:
 def scenarios(features_dir: Path) -> list[ScenarioInfo]:
     found: list[ScenarioInfo] = []
     for path in sorted(features_dir.rglob("*.feature")):
-        document = Parser().parse(path.read_text(encoding="utf-8"))
-        feature = document.get("feature") or {}
+        document: Any = Parser().parse(path.read_text(encoding="utf-8"))  # a TypedDict tree
+        feature: dict[str, Any] = document.get("feature") or {}
         feature_tags = [t["name"].lstrip("@") for t in feature.get("tags", [])]
         for child in feature.get("children", []):
             scenario = child.get("scenario")
@@ -48,4 +49,9 @@ def scenarios(features_dir: Path) -> list[ScenarioInfo]:
 
 def covered_pairs(features_dir: Path) -> set[tuple[str, str]]:
     """(requirement id, persona) for every @req tag of every scenario."""
-    return {(rid, persona) for s in scenarios(features_dir) for rid in s.values("req") for persona in s.values("persona")}
+    return {
+        (rid, persona)
+        for s in scenarios(features_dir)
+        for rid in s.values("req")
+        for persona in s.values("persona")
+    }

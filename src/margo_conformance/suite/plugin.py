@@ -37,9 +37,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--margo-persona", default=None, help="Run only scenarios of this persona")
     group.addoption("--margo-results", default=None, help="Write results.yaml here")
     group.addoption("--margo-run-id", default="local", help="Run id recorded in results.yaml")
-    group.addoption("--margo-faults-off", action="store_true", help="Self-test: bundled faulty fixtures resolve to their origin")
-    group.addoption("--margo-mutant", default=None, help="Self-test: the package under test is this bundled fault's mutant")
-    group.addoption("--margo-feature", action="append", default=[], help="Only scenarios of this feature file (stem); repeatable")
+    group.addoption(
+        "--margo-faults-off",
+        action="store_true",
+        help="Self-test: bundled faulty fixtures resolve to their origin",
+    )
+    group.addoption(
+        "--margo-mutant",
+        default=None,
+        help="Self-test: the package under test is this bundled fault's mutant",
+    )
+    group.addoption(
+        "--margo-feature",
+        action="append",
+        default=[],
+        help="Only scenarios of this feature file (stem); repeatable",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -47,7 +60,10 @@ def pytest_configure(config: pytest.Config) -> None:
     sut = load_sut(Path(sut_path) if sut_path else None)
     config.stash[SUT_KEY] = sut
     config.stash[RESULTS_KEY] = RunResults(
-        run_id=config.getoption("--margo-run-id"), pin=sut.pin, sut=sut.redacted(), declared_profiles=sut.declares
+        run_id=config.getoption("--margo-run-id"),
+        pin=sut.pin,
+        sut=sut.redacted(),
+        declared_profiles=sut.declares,
     )
 
 
@@ -62,7 +78,9 @@ def pytest_bdd_apply_tag(tag: str, function: Any) -> bool | None:
     return True
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
     persona = config.getoption("--margo-persona")
     features = set(config.getoption("--margo-feature"))
     sut = config.stash[SUT_KEY]
@@ -71,13 +89,19 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         values = {family: [m.args[0] for m in item.iter_markers(family)] for family in TAG_FAMILIES}
         missing = [family for family in TAG_FAMILIES if not values[family]]
         if missing:
-            raise pytest.UsageError(f"{item.nodeid}: scenario lacks tag(s) {', '.join('@' + m + ':' for m in missing)}")
-        if (persona and persona not in values["persona"]) or (features and Path(_scenario_names(item)[0]).stem not in features):
+            raise pytest.UsageError(
+                f"{item.nodeid}: scenario lacks tag(s) {', '.join('@' + m + ':' for m in missing)}"
+            )
+        if (persona and persona not in values["persona"]) or (
+            features and Path(_scenario_names(item)[0]).stem not in features
+        ):
             deselected.append(item)
             continue
         profile = values["profile"][0]
         if profile not in sut.declares:
-            item.add_marker(pytest.mark.skip(reason=f"not-applicable: profile {profile!r} is not declared by the SUT"))
+            item.add_marker(
+                pytest.mark.skip(reason=f"not-applicable: profile {profile!r} is not declared by the SUT")
+            )
         selected.append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
@@ -85,7 +109,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     excinfo = call.excinfo
     if excinfo is not None and isinstance(excinfo.value, PRECONDITION_ERRORS):
@@ -98,7 +124,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def _record(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
     """Fold the phases of one scenario into a single verdict, kept on the item until teardown."""
-    state = item.stash.setdefault(_STATE_KEY, {"verdict": Verdict.PASS, "message": "", "suite_error": False, "start": time.monotonic()})
+    state = item.stash.setdefault(
+        _STATE_KEY, {"verdict": Verdict.PASS, "message": "", "suite_error": False, "start": time.monotonic()}
+    )
     if report.passed:
         return
     verdict, message, suite_error = _classify(call, report)
@@ -120,7 +148,11 @@ def _classify(call: pytest.CallInfo[None], report: pytest.TestReport) -> tuple[V
     error = call.excinfo.value if call.excinfo else None
     if isinstance(error, AssertionError) and report.when == "call":
         return Verdict.FAIL, _first_lines(str(error)), False
-    return Verdict.INCONCLUSIVE, _first_lines(f"{type(error).__name__}: {error}" if error else report.longreprtext), True
+    return (
+        Verdict.INCONCLUSIVE,
+        _first_lines(f"{type(error).__name__}: {error}" if error else report.longreprtext),
+        True,
+    )
 
 
 def _first_lines(text: str, count: int = 12) -> str:
@@ -136,17 +168,25 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     feature, name = _scenario_names(item)
     item.config.stash[RESULTS_KEY].scenarios.append(
         ScenarioResult(
-            nodeid=item.nodeid, feature=feature, name=_display_name(item, name),
-            verdict=state["verdict"], requirements=tuple(m.args[0] for m in item.iter_markers("req")),
-            persona=_one(item, "persona"), level=_one(item, "level"), profile=_one(item, "profile"),
-            duration_s=time.monotonic() - state["start"], message=state["message"], suite_error=state["suite_error"],
+            nodeid=item.nodeid,
+            feature=feature,
+            name=_display_name(item, name),
+            verdict=state["verdict"],
+            requirements=tuple(m.args[0] for m in item.iter_markers("req")),
+            persona=_one(item, "persona"),
+            level=_one(item, "level"),
+            profile=_one(item, "profile"),
+            duration_s=time.monotonic() - state["start"],
+            message=state["message"],
+            suite_error=state["suite_error"],
         )
     )
 
 
 def _scenario_names(item: pytest.Item) -> tuple[str, str]:
     """Feature file and scenario name, known even for scenarios that never ran (not-applicable)."""
-    template = scenario_wrapper_template_registry.get(getattr(item, "obj", None))
+    function = getattr(item, "obj", None)
+    template = scenario_wrapper_template_registry.get(function) if callable(function) else None
     if template is None:
         return str(item.path), item.name
     return template.feature.rel_filename, template.name
@@ -175,7 +215,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     counts = ", ".join(f"{n} {v}" for v, n in results.counts().items() if n)
     terminalreporter.write_sep("=", "Margo conformance verdicts")
-    terminalreporter.write_line(f"{counts}; {'conformant' if results.conformant else 'NOT conformant'} (MUST scenarios)")
+    terminalreporter.write_line(
+        f"{counts}; {'conformant' if results.conformant else 'NOT conformant'} (MUST scenarios)"
+    )
     target = config.getoption("--margo-results")
     if target:
         terminalreporter.write_line(f"results: {target}")

@@ -31,9 +31,15 @@ class ScenarioResult:
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "scenario": self.name, "feature": self.feature, "id": self.nodeid, "verdict": self.verdict.value,
-            "requirements": list(self.requirements), "persona": self.persona, "level": self.level,
-            "profile": self.profile, "duration_s": round(self.duration_s, 3),
+            "scenario": self.name,
+            "feature": self.feature,
+            "id": self.nodeid,
+            "verdict": self.verdict.value,
+            "requirements": list(self.requirements),
+            "persona": self.persona,
+            "level": self.level,
+            "profile": self.profile,
+            "duration_s": round(self.duration_s, 3),
         }
         if self.message:
             data["message"] = self.message
@@ -57,7 +63,10 @@ class RunResults:
             for rid in scenario.requirements:
                 by_requirement.setdefault(rid, []).append(scenario)
         return {
-            rid: {"verdict": Verdict.worst(s.verdict for s in items).value, "scenarios": [s.name for s in items]}
+            rid: {
+                "verdict": Verdict.worst(s.verdict for s in items).value,
+                "scenarios": [s.name for s in items],
+            }
             for rid, items in sorted(by_requirement.items())
         }
 
@@ -69,8 +78,8 @@ class RunResults:
 
     @property
     def conformant(self) -> bool:
-        """Every MUST scenario passed or did not apply; SHOULD failures are warnings."""
-        return all(
+        """Every MUST scenario passed or did not apply, and something ran; SHOULD failures are warnings."""
+        return any(s.verdict is Verdict.PASS for s in self.scenarios) and all(
             s.verdict in (Verdict.PASS, Verdict.NOT_APPLICABLE) for s in self.scenarios if s.level == "must"
         )
 
@@ -84,7 +93,11 @@ class RunResults:
             "run_id": self.run_id,
             "started": self.started.isoformat(timespec="seconds"),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-            "suite": {"name": "margo-conformance", "version": __version__, "sha256": suite_digest(suite_root)},
+            "suite": {
+                "name": "margo-conformance",
+                "version": __version__,
+                "sha256": suite_digest(suite_root),
+            },
             "pin": self.pin,
             "sut": self.sut,
             "summary": {
@@ -93,7 +106,10 @@ class RunResults:
                 "suite_errors": sum(1 for s in self.scenarios if s.suite_error),
                 "counts": self.counts(),
             },
-            "profiles": {p: {"declared": p in self.declared_profiles, "verdict": v} for p, v in self.profile_verdicts().items()},
+            "profiles": {
+                p: {"declared": p in self.declared_profiles, "verdict": v}
+                for p, v in self.profile_verdicts().items()
+            },
             "requirements": requirements,
             "errata_touched": errata,
             "scenarios": [s.as_dict() for s in self.scenarios],
@@ -101,7 +117,9 @@ class RunResults:
 
     def write(self, path: Path, registry: Registry, suite_root: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(self.as_dict(registry, suite_root), sort_keys=False, width=110), encoding="utf-8")
+        path.write_text(
+            yaml.safe_dump(self.as_dict(registry, suite_root), sort_keys=False, width=110), encoding="utf-8"
+        )
 
 
 SUITE_FOLDERS = ("features", "steps", "fixtures", "src/margo_conformance")

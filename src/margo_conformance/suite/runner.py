@@ -18,7 +18,7 @@ import yaml
 from ..errors import EnvironmentProblem
 from ..paths import suite_root
 
-PYTEST_USAGE_ERRORS = {2: "interrupted", 3: "internal error", 4: "usage error"}
+PYTEST_USAGE_ERRORS = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no scenario selected"}
 
 
 @dataclass(frozen=True)
@@ -53,12 +53,28 @@ def run_suite(
     reports = (reports_root or root / "reports") / run_id
     reports.mkdir(parents=True, exist_ok=True)
     command = [
-        sys.executable, "-m", "pytest", str(root / "steps"),
-        "-c", str(root / "pyproject.toml"), "--rootdir", str(root),
-        "-p", "margo_conformance.suite.plugin",
-        "--junitxml", str(reports / "junit.xml"), "--cucumber-json", str(reports / "cucumber.json"),
-        "--margo-results", str(reports / "results.yaml"), "--margo-run-id", run_id,
-        "-o", "junit_family=xunit2", "-p", "no:randomly",
+        sys.executable,
+        "-m",
+        "pytest",
+        str(root / "steps"),
+        "-c",
+        str(root / "pyproject.toml"),
+        "--rootdir",
+        str(root),
+        "-p",
+        "margo_conformance.suite.plugin",
+        "--junitxml",
+        str(reports / "junit.xml"),
+        "--cucumber-json",
+        str(reports / "cucumber.json"),
+        "--margo-results",
+        str(reports / "results.yaml"),
+        "--margo-run-id",
+        run_id,
+        "-o",
+        "junit_family=xunit2",
+        "-p",
+        "no:randomly",
     ]
     if persona:
         command += ["--margo-persona", persona]
@@ -68,20 +84,34 @@ def run_suite(
         command.append("--margo-faults-off")
     command += list(pytest_args)
     exit_code = _run_logged(command, reports / "run.log", echo=echo, timeout_s=timeout_s, cwd=root)
-    if exit_code in PYTEST_USAGE_ERRORS and not (reports / "results.yaml").exists():
-        tail = (reports / "run.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()[-15:]
+    if exit_code in PYTEST_USAGE_ERRORS:
         raise EnvironmentProblem(
-            f"the scenario run stopped ({PYTEST_USAGE_ERRORS[exit_code]}); see {reports / 'run.log'}:\n  " + "\n  ".join(tail)
+            f"the scenario run stopped ({PYTEST_USAGE_ERRORS[exit_code]}): {_reason(reports / 'run.log')} "
+            f"(full log: {reports / 'run.log'})"
         )
-    return RunOutcome(run_id=run_id, reports=reports, pytest_exit=exit_code, conformant=_conformant(reports / "results.yaml"))
+    return RunOutcome(
+        run_id=run_id,
+        reports=reports,
+        pytest_exit=exit_code,
+        conformant=_conformant(reports / "results.yaml"),
+    )
 
 
 def _run_logged(command: list[str], log: Path, *, echo: bool, timeout_s: float, cwd: Path) -> int:
     """Run, copying output line by line to the log (and the console when echoing), within a time bound."""
     deadline = time.monotonic() + timeout_s
-    with log.open("w", encoding="utf-8") as sink, subprocess.Popen(
-        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, bufsize=1
-    ) as process:
+    with (
+        log.open("w", encoding="utf-8") as sink,
+        subprocess.Popen(
+            command,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+        ) as process,
+    ):
         assert process.stdout is not None
         for line in process.stdout:
             sink.write(line)
@@ -90,8 +120,17 @@ def _run_logged(command: list[str], log: Path, *, echo: bool, timeout_s: float, 
                 sys.stdout.flush()
             if time.monotonic() > deadline:
                 process.kill()
-                raise EnvironmentProblem(f"the scenario run exceeded {timeout_s:.0f} s and was stopped; see {log}")
+                raise EnvironmentProblem(
+                    f"the scenario run exceeded {timeout_s:.0f} s and was stopped; see {log}"
+                )
         return process.wait()
+
+
+def _reason(log: Path) -> str:
+    """The error pytest printed ('E   …' lines), else the last line of the log."""
+    lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
+    return errors[-1] if errors else (lines[-1] if lines else "no output")
 
 
 def _conformant(results: Path) -> bool:

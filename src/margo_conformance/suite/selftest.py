@@ -43,10 +43,18 @@ class KillRow:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "subject": self.subject, "requirement": self.requirement, "ok": self.ok,
-            "expected_to_fail": sorted(self.expected), "failed": sorted(self.failed),
-            "unexpected": self.unexpected, "run": self.run,
+            "subject": self.subject,
+            "requirement": self.requirement,
+            "ok": self.ok,
+            "expected_to_fail": sorted(self.expected),
+            "failed": sorted(self.failed),
+            "unexpected": self.unexpected,
+            "run": self.run,
         }
+
+
+def _word(ok: bool) -> str:
+    return "as expected" if ok else "MISMATCH"
 
 
 def _verdicts(outcome: RunOutcome) -> dict[str, str]:
@@ -58,20 +66,30 @@ def _row(subject: str, requirement: str, expected: set[str], outcome: RunOutcome
     verdicts = _verdicts(outcome)
     failed = {name for name, v in verdicts.items() if v == Verdict.FAIL.value}
     unexpected = {
-        name: v for name, v in verdicts.items()
+        name: v
+        for name, v in verdicts.items()
         if (name in expected) != (v == Verdict.FAIL.value) and v != Verdict.NOT_APPLICABLE.value
     }
     return KillRow(subject, requirement, expected, failed & expected, unexpected, str(outcome.reports))
 
 
-def selftest_package(*, reports_root: Path, workers: int = 2, progress: Callable[[str], None] = print) -> list[KillRow]:
+def selftest_package(
+    *, reports_root: Path, workers: int = 2, progress: Callable[[str], None] = print
+) -> list[KillRow]:
     faults = load_faults(suite_root() / "fixtures" / "packages" / "faults.yaml")
     base = new_run_id() + "-selftest"
     runs = reports_root / base
 
     def run(name: str, *args: str, faults_off: bool = False) -> RunOutcome:
-        return run_suite(persona="package", sut=None, reports_root=runs, run_id=name, pytest_args=args,
-                         faults_off=faults_off, echo=False)
+        return run_suite(
+            persona="package",
+            sut=None,
+            reports_root=runs,
+            run_id=name,
+            pytest_args=args,
+            faults_off=faults_off,
+            echo=False,
+        )
 
     rows = [
         _row("reference", "-", set(), run("reference")),
@@ -79,7 +97,7 @@ def selftest_package(*, reports_root: Path, workers: int = 2, progress: Callable
     negatives = run("faults-off", "-m", "negative", faults_off=True)
     refusal_names = set(_verdicts(negatives))
     rows.append(_row("faults switched off", "-", refusal_names, negatives))
-    progress(f"selftest: reference {'ok' if rows[0].ok else 'FAILED'}; faults-off {'ok' if rows[1].ok else 'FAILED'}")
+    progress(f"selftest: reference {_word(rows[0].ok)}; faults switched off {_word(rows[1].ok)}")
 
     def mutant(fault: PackageFault) -> KillRow:
         features = OCI_FEATURES if fault.needs_registry else LOCAL_FEATURES
@@ -90,10 +108,12 @@ def selftest_package(*, reports_root: Path, workers: int = 2, progress: Callable
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for index, row in enumerate(pool.map(mutant, faults.values()), start=1):
-            progress(f"selftest: [{index}/{len(faults)}] {row.subject}: {'killed as expected' if row.ok else 'MISMATCH'}")
+            progress(f"selftest: [{index}/{len(faults)}] {row.subject}: {_word(row.ok)}")
             rows.append(row)
     (runs / "kill-matrix.yaml").write_text(
-        yaml.safe_dump({"persona": "package", "rows": [r.as_dict() for r in rows]}, sort_keys=False, width=110),
+        yaml.safe_dump(
+            {"persona": "package", "rows": [r.as_dict() for r in rows]}, sort_keys=False, width=110
+        ),
         encoding="utf-8",
     )
     return rows

@@ -1,0 +1,281 @@
+"""Benchmark: our `package check` against `linkml validate` on the same Application Descriptions.
+
+Why: upstream Margo publishes the Application Description as a LinkML model, so `linkml validate` is
+the tool a vendor reaches for first. This script shows, file by file, whether our checker and LinkML
+reach the same verdict, and how long each one takes:
+
+  (a) in process: our check_description() against linkml's Validator with its schema loaded once (a
+      helper, linkml_timer.py, runs inside LinkML's own venv so LinkML's pins never meet ours);
+  (b) end to end: `margo-conformance package check DIR` against `linkml validate -s SCHEMA -C CLASS
+      FILE`, process start included, which is what a user runs.
+
+Inputs: the margo.yaml of every reference package, the description of every fault in faults.yaml that
+edits the description, and the upstream pre-draft example (which does not parse, erratum INC-020).
+Verdicts: ours is "conformant" unless check_description() reports a MUST finding; LinkML's is its CLI
+exit code. Where they differ, the file, both verdicts, our findings and LinkML's message are printed
+(benchmarks/README.md explains each). Times are reported, never asserted.
+
+    .venv/bin/python benchmarks/package_vs_linkml.py [--repeat N] [--shared DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from margo_conformance.findings import Findings
+from margo_conformance.package.description import check_description
+from margo_conformance.package.local_source import load_from_directory
+from margo_conformance.package.mutants import load_faults, materialize
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = REPO / "benchmarks"
+LINKML_PIN = "1.12.1"
+TARGET_CLASS = "ApplicationDescription"
+SCHEMA = "margo-spec/linkml/pre-draft/application-description.linkml.yaml"
+UPSTREAM_EXAMPLE = "margo-spec/examples/pre-draft/valid/ApplicationDescription-002.yaml"
+DESCRIPTION_EDITS = {"set", "delete", "append", "description_text"}  # fault edits that touch margo.yaml
+INSTALL_TIMEOUT = 900.0
+TARGET_RATIO = 50.0
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One Application Description: `package check` gets root, linkml gets description."""
+
+    name: str
+    root: Path
+    description: Path
+    origin: str | None = None  # the reference package a fault was derived from
+
+
+@dataclass
+class Row:
+    name: str
+    ours: str
+    linkml: str
+    agree: str  # "yes", "yes†" (linkml also rejects the unmodified origin) or "NO"
+    ours_ms: float
+    linkml_ms: float
+    ours_cli: str
+    linkml_in_process: str
+    ours_cli_ms: float
+    linkml_cli_ms: float
+    our_findings: list[str]
+    linkml_messages: list[str]
+
+    @property
+    def ratio(self) -> float:
+        return self.linkml_ms / self.ours_ms
+
+    @property
+    def cli_ratio(self) -> float:
+        return self.linkml_cli_ms / self.ours_cli_ms
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared", help="folder holding margo-spec/")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per file and tool (median reported)")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds allowed to each subprocess")
+    parser.add_argument("--venv", type=Path, default=BENCHMARKS / ".venv-linkml", help="LinkML's own venv")
+    parser.add_argument("--output", type=Path, help="JSON results (default reports/benchmarks/…-<date>.json)")
+    return parser.parse_args()
+
+
+def run(command: Sequence[str | Path], timeout: float) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run([str(c) for c in command], capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        sys.exit(f"timed out after {timeout:.0f} s: {' '.join(map(str, command))}")
+
+
+def ensure_linkml(venv: Path) -> Path:
+    """The venv's bin folder, with linkml==LINKML_PIN installed into it first when it is not there."""
+    python = venv / "bin" / "python"
+    probe = [python, "-c", "import importlib.metadata as m; print(m.version('linkml'))"]
+    if python.exists() and run(probe, 60).stdout.strip() == LINKML_PIN:
+        return python.parent
+    if not python.exists():
+        print(f"creating {venv} …", flush=True)
+        _check(run([sys.executable, "-m", "venv", venv], INSTALL_TIMEOUT))
+    print(f"installing linkml=={LINKML_PIN} into {venv} (a minute or two) …", flush=True)
+    _check(run([python, "-m", "pip", "install", "--disable-pip-version-check", "-q", f"linkml=={LINKML_PIN}"], INSTALL_TIMEOUT))
+    return python.parent
+
+
+def _check(result: subprocess.CompletedProcess[str]) -> None:
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(result.args)} failed:\n{result.stdout}{result.stderr}")
+
+
+def subjects(shared: Path, workdir: Path) -> list[Subject]:
+    """Reference packages, faulty descriptions materialized under workdir, the upstream example."""
+    references = REPO / "fixtures" / "packages"
+    found = [Subject(p.parent.name, p.parent, p) for p in sorted(references.glob("*/margo.yaml"))]
+    for fault in load_faults(references / "faults.yaml").values():
+        if any(DESCRIPTION_EDITS & edit.keys() for edit in fault.edits):
+            root = materialize(fault, references, workdir / "faults")
+            found.append(Subject(f"fault:{fault.name}", root, _only_yaml(root), fault.origin))
+    example = shared / UPSTREAM_EXAMPLE
+    root = workdir / "upstream"
+    root.mkdir()
+    shutil.copy(example, root / example.name)
+    found.append(Subject(f"upstream:{example.stem}", root, root / example.name))
+    return found
+
+
+def _only_yaml(root: Path) -> Path:
+    return next(p for p in sorted(root.iterdir()) if p.suffix in (".yaml", ".yml"))
+
+
+def timed(call: Callable[[], T], repeat: int, *, warm_up: bool) -> tuple[T, float]:
+    """The first result of call() and the median of `repeat` timed calls, in milliseconds."""
+    results = [call()] if warm_up else []
+    timings = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        results.append(call())
+        timings.append((time.perf_counter() - start) * 1000)
+    return results[0], statistics.median(timings)
+
+
+def verdict(conformant: bool) -> str:
+    return "conformant" if conformant else "non-conformant"
+
+
+def cli_verdict(result: subprocess.CompletedProcess[str]) -> str:
+    return {0: "conformant", 1: "non-conformant"}.get(result.returncode, f"error (exit {result.returncode})")
+
+
+def linkml_messages(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """`[ERROR] [file/0] message` lines without their prefix, or the last line of a crash."""
+    errors = [line.split("] ", 2)[-1] for line in result.stdout.splitlines() if line.startswith("[ERROR]")]
+    if errors or result.returncode == 0:
+        return errors
+    return [line for line in result.stderr.splitlines() if line.strip()][-1:]
+
+
+def linkml_in_process(bin_dir: Path, schema: Path, files: list[Path], repeat: int, timeout: float) -> dict[str, Any]:
+    command = [bin_dir / "python", BENCHMARKS / "linkml_timer.py", "--schema", schema,
+               "--target-class", TARGET_CLASS, "--repeat", str(repeat), *files]
+    result = run(command, timeout)
+    _check(result)
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
+
+
+def measure(subject: Subject, helper: dict[str, Any], bin_dir: Path, schema: Path, args: argparse.Namespace) -> Row:
+    loaded = load_from_directory(subject.root)
+    assert loaded.description_text is not None, subject
+    text, location, resources = loaded.description_text, loaded.description_location, loaded.resources
+    (_, findings), ours_ms = timed(lambda: check_description(text, location, resources), args.repeat, warm_up=True)
+    ours_cli, ours_cli_ms = timed(lambda: run([Path(sys.executable).parent / "margo-conformance", "package", "check",
+                                               subject.root], args.timeout), args.repeat, warm_up=False)
+    linkml_cli, linkml_cli_ms = timed(lambda: run([bin_dir / "linkml", "validate", "-s", schema, "-C", TARGET_CLASS,
+                                                   subject.description], args.timeout), args.repeat, warm_up=False)
+    in_process = helper["files"][str(subject.description)]
+    ours = verdict(findings.conformant)
+    return Row(
+        name=subject.name, ours=ours, linkml=cli_verdict(linkml_cli), agree="yes" if ours == cli_verdict(linkml_cli) else "NO",
+        ours_ms=ours_ms, linkml_ms=statistics.median(in_process["ms"]),
+        ours_cli=cli_verdict(ours_cli), linkml_in_process=verdict(not in_process["errors"]),
+        ours_cli_ms=ours_cli_ms, linkml_cli_ms=linkml_cli_ms,
+        our_findings=_describe(findings), linkml_messages=linkml_messages(linkml_cli),
+    )
+
+
+def _describe(findings: Findings) -> list[str]:
+    return [f"{f.requirement} ({f.level.value}) {f.location}: {f.message}" for f in findings]
+
+
+def mark_confounded(rows: list[Row], subjects_: list[Subject]) -> None:
+    """'yes†': a fault both reject, but linkml rejects its unmodified origin too, so it proves nothing."""
+    linkml_rejects = {r.name for r in rows if r.linkml != "conformant"}
+    for row, subject in zip(rows, subjects_, strict=True):
+        if row.agree == "yes" and subject.origin in linkml_rejects:
+            row.agree = "yes†"
+
+
+def summary(rows: list[Row]) -> dict[str, Any]:
+    def spread(ratios: list[float]) -> dict[str, float | int]:
+        return {"min": min(ratios), "max": max(ratios), "geomean": statistics.geometric_mean(ratios),
+                f"files_at_least_{TARGET_RATIO:g}x": sum(r >= TARGET_RATIO for r in ratios)}
+
+    return {
+        "files": len(rows),
+        "agree": sum(r.agree.startswith("yes") for r in rows),
+        "agree_confounded": sum(r.agree == "yes†" for r in rows),
+        "disagree": [r.name for r in rows if r.agree == "NO"],
+        "in_process_ratio": spread([r.ratio for r in rows]),
+        "cli_ratio": spread([r.cli_ratio for r in rows]),
+    }
+
+
+def print_report(rows: list[Row], totals: dict[str, Any]) -> None:
+    width = max(len(r.name) for r in rows)
+    print(f"\n{'file':<{width}}  {'ours':<14}  {'linkml':<14}  agree  {'ours ms':>8}  {'linkml ms':>9}  {'ratio':>6}"
+          f"  {'CLI ours':>8}  {'CLI linkml':>10}  {'ratio':>6}")
+    for r in rows:
+        print(f"{r.name:<{width}}  {r.ours:<14}  {r.linkml:<14}  {r.agree:<5}  {r.ours_ms:8.2f}  {r.linkml_ms:9.2f}"
+              f"  {r.ratio:6.1f}  {r.ours_cli_ms:8.0f}  {r.linkml_cli_ms:10.0f}  {r.cli_ratio:6.1f}")
+    print("(ms: median; ratio = linkml time / our time; † = linkml rejects the fault's unmodified origin too)")
+    for r in rows:
+        if r.agree == "NO":
+            print(f"\nDISAGREE {r.name}: ours {r.ours}, linkml {r.linkml}")
+            for line in r.our_findings:
+                print(f"  ours:   {line}")
+            for line in r.linkml_messages:
+                print(f"  linkml: {line[:300]}")
+        if r.ours_cli != r.ours or r.linkml_in_process != r.linkml:
+            print(f"\nNOTE {r.name}: our CLI says {r.ours_cli}, linkml's Python API says {r.linkml_in_process}")
+    for key in ("in_process_ratio", "cli_ratio"):
+        s = totals[key]
+        print(f"\n{key}: {s['min']:.1f}× … {s['max']:.1f}×, geometric mean {s['geomean']:.1f}×, "
+              f"{s[f'files_at_least_{TARGET_RATIO:g}x']}/{totals['files']} files at ≥{TARGET_RATIO:g}×")
+    print(f"verdicts: {totals['agree']}/{totals['files']} agree ({totals['agree_confounded']} of them †), "
+          f"{len(totals['disagree'])} disagree")
+
+
+def main() -> None:
+    args = parse_args()
+    schema = args.shared / SCHEMA
+    if not schema.is_file():
+        sys.exit(f"{schema}: not found (use --shared to point at the folder holding margo-spec/)")
+    bin_dir = ensure_linkml(args.venv)
+    with tempfile.TemporaryDirectory(prefix="margo-bench-") as tmp:
+        todo = subjects(args.shared, Path(tmp))
+        print(f"{len(todo)} files; in-process timing in {args.venv.name} …", flush=True)
+        helper = linkml_in_process(bin_dir, schema, [s.description for s in todo], args.repeat, args.timeout)
+        rows = []
+        for subject in todo:
+            print(f"  {subject.name}", flush=True)
+            rows.append(measure(subject, helper, bin_dir, schema, args))
+    mark_confounded(rows, todo)
+    totals = summary(rows)
+    print_report(rows, totals)
+    output = args.output or REPO / "reports" / "benchmarks" / f"package_vs_linkml-{dt.date.today()}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "linkml": helper["linkml"],
+            "python": platform.python_version(), "platform": platform.platform(), "repeat": args.repeat,
+            "schema": str(schema), "target_class": TARGET_CLASS}
+    rows_out = [asdict(r) | {"ratio": r.ratio, "cli_ratio": r.cli_ratio} for r in rows]
+    output.write_text(json.dumps({"meta": meta, "summary": totals, "rows": rows_out}, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwritten: {output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from margo_conformance import registry as requirement_registry
 from margo_conformance._internal.local_registry import LocalRegistry, find_registry_binary
 from margo_conformance._internal.oci import (
     EMPTY_DIGEST,
@@ -27,51 +26,14 @@ from margo_conformance._internal.oci import (
     compute_digest,
     is_loopback,
 )
-from margo_conformance.errors import EnvironmentProblem, InputError, RegistryError, UsageError
-from margo_conformance.findings import Level
+from margo_conformance.errors import EnvironmentProblem, InputError, UsageError
 from margo_conformance.package.oci_source import load_from_oci
 from margo_conformance.package.publish import PublishedPackage, Variant, publish_package, push_variant
 
-REQUIREMENT_IDS = (
-    "REG-005",
-    "REG-007",
-    "REG-008",
-    "REG-009",
-    "REG-010",
-    "REG-011",
-    "REG-012",
-    "REG-016",
-    "REG-017",
-    "APPD-110",
-    "CUST-001",
-)
 HAVE_REGISTRY = shutil.which("docker-registry") is not None or os.access("/usr/bin/docker-registry", os.X_OK)
 needs_registry = pytest.mark.skipif(
     not HAVE_REGISTRY, reason="docker-registry (Debian package) is not installed: run scripts/setup"
 )
-
-
-@pytest.fixture(autouse=True)
-def _requirements(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Use the pin's registry when it has the REG IDs; otherwise a stand-in, so these transport tests
-    do not depend on the registry being written."""
-    try:
-        real = requirement_registry.Registry.load()
-        if all(rid in real for rid in REQUIREMENT_IDS):
-            return
-    except RegistryError:
-        pass
-    source = requirement_registry.Source("stub", "margo/specification", "x", "0" * 40, "test")
-    stub = requirement_registry.Registry(
-        pin="stub",
-        requirements={
-            rid: requirement_registry.Requirement(
-                rid, ("package",), Level.MUST, "core", "stand-in summary", source
-            )
-            for rid in REQUIREMENT_IDS
-        },
-    )
-    monkeypatch.setattr(requirement_registry.Registry, "load", classmethod(lambda cls, pin="": stub))
 
 
 # -- references ------------------------------------------------------------------------------------

@@ -19,9 +19,9 @@ import yaml
 
 from .._internal import tar_safety
 from .._internal.tools import compose_binary
-from ..errors import InputError
 from ..findings import Findings, Level
 from ..registry import make_finding
+from .archive_findings import open_for_checks
 
 COMPOSE_FILE = "compose.yaml"
 FORBIDDEN_COMPOSE_NAMES = ("compose.yml", "docker-compose.yaml", "docker-compose.yml")
@@ -31,16 +31,18 @@ COMPOSE_CONFIG_TIMEOUT_S = 20.0
 def check_compose_archive(data: bytes, *, component: str, location: str) -> Findings:
     """All archive findings for one component's Compose archive."""
     findings = Findings()
-    # REG-013: a gzip'd tar archive.
-    try:
-        tar = tar_safety.open_tar_gz(data)
-    except InputError as exc:
-        findings.add(make_finding("REG-013", location, f"not a gzip'd tar archive: {exc}"))
+    # REG-013: a gzip'd tar archive. REG-015: no absolute paths, '..', escaping links, set-id/sticky bits.
+    tar = open_for_checks(
+        data,
+        location=location,
+        findings=findings,
+        format_requirement="REG-013",
+        safety_requirement="REG-015",
+        what="gzip'd tar archive",
+    )
+    if tar is None:
         return findings
     with tar:
-        # REG-015: no absolute paths, no '..', no links leaving the top directory, no setuid/setgid/sticky.
-        for problem in tar_safety.member_problems(tar):
-            findings.add(make_finding("REG-015", f"{location}!{problem.member}", problem.detail))
         top = _check_layout(tar, component=component, location=location, findings=findings)
         if top is None or not findings.conformant:
             return findings

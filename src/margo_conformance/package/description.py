@@ -66,33 +66,36 @@ def components(profile: Document) -> list[tuple[int, Document]]:
     return [(i, c) for i, c in enumerate(items) if isinstance(c, dict)] if isinstance(items, list) else []
 
 
+def _report_repeats(
+    values: list[Any], *, requirement: str, where: str, what: str, findings: Findings
+) -> None:
+    """One finding per value that occurs more than once."""
+    for value, count in Counter(v for v in values if isinstance(v, str)).items():
+        if count > 1:
+            findings.add(make_finding(requirement, where, f"{what} {value!r} is used {count} times"))
+
+
 def check_profile_ids_unique(document: Document, location: str, findings: Findings) -> None:
     """APPD-103: each deployment profile id is unique within the description."""
-    ids = Counter(p.get("id") for _, p in profiles(document) if isinstance(p.get("id"), str))
-    for profile_id, count in ids.items():
-        if count > 1:
-            findings.add(
-                make_finding(
-                    "APPD-103",
-                    f"{location}$.deploymentProfiles",
-                    f"profile id {profile_id!r} is used {count} times",
-                )
-            )
+    _report_repeats(
+        [p.get("id") for _, p in profiles(document)],
+        requirement="APPD-103",
+        where=f"{location}$.deploymentProfiles",
+        what="profile id",
+        findings=findings,
+    )
 
 
 def check_component_names_unique(document: Document, location: str, findings: Findings) -> None:
     """APPD-104: component names are unique within a deployment profile (targets address them by name)."""
     for index, profile in profiles(document):
-        names = Counter(c.get("name") for _, c in components(profile) if isinstance(c.get("name"), str))
-        for name, count in names.items():
-            if count > 1:
-                findings.add(
-                    make_finding(
-                        "APPD-104",
-                        f"{location}$.deploymentProfiles[{index}].components",
-                        f"component name {name!r} is used {count} times",
-                    )
-                )
+        _report_repeats(
+            [c.get("name") for _, c in components(profile)],
+            requirement="APPD-104",
+            where=f"{location}$.deploymentProfiles[{index}].components",
+            what="component name",
+            findings=findings,
+        )
 
 
 def check_parameter_targets(document: Document, location: str, findings: Findings) -> None:
@@ -129,16 +132,14 @@ def check_configuration_references(document: Document, location: str, findings: 
     parameters = document.get("parameters")
     parameters = parameters if isinstance(parameters, dict) else {}
     schemas = [s for s in configuration.get("schema") or [] if isinstance(s, dict)]
-    schema_names = Counter(s.get("name") for s in schemas)
-    for name, count in schema_names.items():
-        if count > 1:
-            findings.add(
-                make_finding(
-                    "APPD-108",
-                    f"{location}$.configuration.schema",
-                    f"schema name {name!r} is defined {count} times",
-                )
-            )
+    schema_names = {s.get("name") for s in schemas}
+    _report_repeats(
+        [s.get("name") for s in schemas],
+        requirement="APPD-108",
+        where=f"{location}$.configuration.schema",
+        what="schema name",
+        findings=findings,
+    )
     for s_index, section in enumerate(configuration.get("sections") or []):
         for k, setting in enumerate(
             (section or {}).get("settings") or [] if isinstance(section, dict) else []

@@ -8,9 +8,9 @@ from typing import Any
 import yaml
 
 from .._internal import tar_safety
-from ..errors import InputError
 from ..findings import Findings
 from ..registry import make_finding
+from .archive_findings import open_for_checks
 
 # APPD-004: no `lookup`, no hooks, no Helm-managed CRDs.
 _LOOKUP = re.compile(r"\{\{-?[^}]*\blookup\b")
@@ -19,18 +19,17 @@ _HOOK = re.compile(r"helm\.sh/hook\s*:")
 
 def check_helm_chart(data: bytes, *, component: str, location: str) -> Findings:
     findings = Findings()
-    try:
-        tar = tar_safety.open_tar_gz(data)
-    except InputError as exc:
-        findings.add(make_finding("APPD-110", location, f"not a packaged Helm chart (.tgz): {exc}"))
+    tar = open_for_checks(
+        data,
+        location=location,
+        findings=findings,
+        format_requirement="APPD-110",
+        safety_requirement="APPD-110",
+        what="packaged Helm chart (.tgz)",
+    )
+    if tar is None:
         return findings
     with tar:
-        for problem in tar_safety.member_problems(tar):
-            findings.add(
-                make_finding(
-                    "APPD-110", f"{location}!{problem.member}", f"unsafe chart member: {problem.detail}"
-                )
-            )
         tops = sorted(tar_safety.top_level_names(tar))
         if len(tops) != 1:
             findings.add(

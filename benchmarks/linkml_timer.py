@@ -5,7 +5,10 @@ script: it loads the LinkML schema once, validates each file the way `linkml val
 JsonschemaValidationPlugin with closed=True, the YAML loader for the file), once untimed to warm the
 generated JSON Schema cache and then --repeat times timed, and prints one JSON object on stdout:
 
-    {"linkml": "<version>", "files": {"<path>": {"errors": ["<message>", ...], "ms": [<float>, ...]}}}
+    {"linkml": "<version>", "first_call_ms": <float>,
+     "files": {"<path>": {"errors": ["<message>", ...], "ms": [<float>, ...]}}}
+
+first_call_ms is the schema load plus the first validation of the first file (JSON Schema generated).
 """
 
 from __future__ import annotations
@@ -40,8 +43,11 @@ def main() -> None:
     parser.add_argument("files", nargs="+")
     args = parser.parse_args()
 
+    start = time.perf_counter()
     schema = yaml_loader.load(args.schema, SchemaDefinition)
     validator = Validator(schema, validation_plugins=[JsonschemaValidationPlugin(closed=True)])
+    errors(validator, args.files[0], args.target_class)
+    first_call_ms = (time.perf_counter() - start) * 1000
     report = {}
     for path in args.files:
         found = errors(validator, path, args.target_class)  # warm-up, untimed
@@ -51,7 +57,7 @@ def main() -> None:
             errors(validator, path, args.target_class)
             timings.append((time.perf_counter() - start) * 1000)
         report[path] = {"errors": found, "ms": timings}
-    print(json.dumps({"linkml": version("linkml"), "files": report}))
+    print(json.dumps({"linkml": version("linkml"), "first_call_ms": first_call_ms, "files": report}))
 
 
 if __name__ == "__main__":

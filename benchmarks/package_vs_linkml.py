@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -76,6 +76,7 @@ class Row:
     linkml_cli_ms: float
     our_findings: list[str]
     linkml_messages: list[str]
+    linkml_beyond_origin: list[str] = field(default_factory=list)  # for a fault: messages its origin lacks
 
     @property
     def ratio(self) -> float:
@@ -87,18 +88,20 @@ class Row:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared", help="folder holding margo-spec/")
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs per file and tool (median reported)")
+    layout = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=layout)
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared", help="holds margo-spec/")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per file and tool (median kept)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds allowed to each subprocess")
     parser.add_argument("--venv", type=Path, default=BENCHMARKS / ".venv-linkml", help="LinkML's own venv")
     parser.add_argument("--output", type=Path, help="JSON results (default reports/benchmarks/…-<date>.json)")
     return parser.parse_args()
 
 
-def run(command: Sequence[str | Path], timeout: float) -> subprocess.CompletedProcess[str]:
+def run(command: Sequence[object], timeout: float) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run([str(c) for c in command], capture_output=True, text=True, timeout=timeout, check=False)
+        argv = [str(c) for c in command]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         sys.exit(f"timed out after {timeout:.0f} s: {' '.join(map(str, command))}")
 
@@ -113,7 +116,8 @@ def ensure_linkml(venv: Path) -> Path:
         print(f"creating {venv} …", flush=True)
         _check(run([sys.executable, "-m", "venv", venv], INSTALL_TIMEOUT))
     print(f"installing linkml=={LINKML_PIN} into {venv} (a minute or two) …", flush=True)
-    _check(run([python, "-m", "pip", "install", "--disable-pip-version-check", "-q", f"linkml=={LINKML_PIN}"], INSTALL_TIMEOUT))
+    pip = [python, "-m", "pip", "install", "--disable-pip-version-check", "-q", f"linkml=={LINKML_PIN}"]
+    _check(run(pip, INSTALL_TIMEOUT))
     return python.parent
 
 
@@ -169,7 +173,16 @@ def linkml_messages(result: subprocess.CompletedProcess[str]) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.strip()][-1:]
 
 
-def linkml_in_process(bin_dir: Path, schema: Path, files: list[Path], repeat: int, timeout: float) -> dict[str, Any]:
+def first_call_ms(subject: Subject) -> float:
+    """Our first check_description() in this process, which loads and compiles the pin's schemas."""
+    loaded = load_from_directory(subject.root)
+    start = time.perf_counter()
+    check_description(loaded.description_text or "", loaded.description_location, loaded.resources)
+    return (time.perf_counter() - start) * 1000
+
+
+def linkml_in_process(bin_dir: Path, schema: Path, files: list[Path], repeat: int,
+                      timeout: float) -> dict[str, Any]:
     command = [bin_dir / "python", BENCHMARKS / "linkml_timer.py", "--schema", schema,
                "--target-class", TARGET_CLASS, "--repeat", str(repeat), *files]
     result = run(command, timeout)
@@ -178,19 +191,22 @@ def linkml_in_process(bin_dir: Path, schema: Path, files: list[Path], repeat: in
     return report
 
 
-def measure(subject: Subject, helper: dict[str, Any], bin_dir: Path, schema: Path, args: argparse.Namespace) -> Row:
+def measure(subject: Subject, helper: dict[str, Any], bin_dir: Path, schema: Path,
+            args: argparse.Namespace) -> Row:
+    """Both tools on one subject: in process (ours here, linkml's from the helper's report) and by CLI."""
     loaded = load_from_directory(subject.root)
     assert loaded.description_text is not None, subject
     text, location, resources = loaded.description_text, loaded.description_location, loaded.resources
-    (_, findings), ours_ms = timed(lambda: check_description(text, location, resources), args.repeat, warm_up=True)
-    ours_cli, ours_cli_ms = timed(lambda: run([Path(sys.executable).parent / "margo-conformance", "package", "check",
-                                               subject.root], args.timeout), args.repeat, warm_up=False)
-    linkml_cli, linkml_cli_ms = timed(lambda: run([bin_dir / "linkml", "validate", "-s", schema, "-C", TARGET_CLASS,
-                                                   subject.description], args.timeout), args.repeat, warm_up=False)
+    check = lambda: check_description(text, location, resources)  # noqa: E731
+    (_, findings), ours_ms = timed(check, args.repeat, warm_up=True)
+    ours_command = [Path(sys.executable).parent / "margo-conformance", "package", "check", subject.root]
+    linkml_command = [bin_dir / "linkml", "validate", "-s", schema, "-C", TARGET_CLASS, subject.description]
+    ours_cli, ours_cli_ms = timed(lambda: run(ours_command, args.timeout), args.repeat, warm_up=False)
+    linkml_cli, linkml_cli_ms = timed(lambda: run(linkml_command, args.timeout), args.repeat, warm_up=False)
     in_process = helper["files"][str(subject.description)]
-    ours = verdict(findings.conformant)
+    ours, linkml = verdict(findings.conformant), cli_verdict(linkml_cli)
     return Row(
-        name=subject.name, ours=ours, linkml=cli_verdict(linkml_cli), agree="yes" if ours == cli_verdict(linkml_cli) else "NO",
+        name=subject.name, ours=ours, linkml=linkml, agree="yes" if ours == linkml else "NO",
         ours_ms=ours_ms, linkml_ms=statistics.median(in_process["ms"]),
         ours_cli=cli_verdict(ours_cli), linkml_in_process=verdict(not in_process["errors"]),
         ours_cli_ms=ours_cli_ms, linkml_cli_ms=linkml_cli_ms,
@@ -202,11 +218,16 @@ def _describe(findings: Findings) -> list[str]:
     return [f"{f.requirement} ({f.level.value}) {f.location}: {f.message}" for f in findings]
 
 
-def mark_confounded(rows: list[Row], subjects_: list[Subject]) -> None:
-    """'yes†': a fault both reject, but linkml rejects its unmodified origin too, so it proves nothing."""
-    linkml_rejects = {r.name for r in rows if r.linkml != "conformant"}
+def compare_with_origins(rows: list[Row], subjects_: list[Subject]) -> None:
+    """Mark 'yes†' a fault both reject when linkml rejects its unmodified origin too (so linkml's verdict
+    does not show that it saw the fault), and keep linkml's messages that the origin did not get."""
+    by_name = {r.name: r for r in rows}
     for row, subject in zip(rows, subjects_, strict=True):
-        if row.agree == "yes" and subject.origin in linkml_rejects:
+        origin = by_name.get(subject.origin or "")
+        if origin is None:
+            continue
+        row.linkml_beyond_origin = [m for m in row.linkml_messages if m not in origin.linkml_messages]
+        if row.agree == "yes" and origin.linkml != "conformant":
             row.agree = "yes†"
 
 
@@ -225,14 +246,26 @@ def summary(rows: list[Row]) -> dict[str, Any]:
     }
 
 
+# The table: header, alignment and width, value format, value.
+COLUMNS: tuple[tuple[str, str, str, Callable[[Row], object]], ...] = (
+    ("ours", "<14", "", lambda r: r.ours),
+    ("linkml", "<14", "", lambda r: r.linkml),
+    ("agree", "<5", "", lambda r: r.agree),
+    ("ours ms", ">8", ".2f", lambda r: r.ours_ms),
+    ("linkml ms", ">9", ".2f", lambda r: r.linkml_ms),
+    ("ratio", ">6", ".1f", lambda r: r.ratio),
+    ("CLI ours", ">8", ".0f", lambda r: r.ours_cli_ms),
+    ("CLI linkml", ">10", ".0f", lambda r: r.linkml_cli_ms),
+    ("ratio", ">6", ".1f", lambda r: r.cli_ratio),
+)
+
+
 def print_report(rows: list[Row], totals: dict[str, Any]) -> None:
     width = max(len(r.name) for r in rows)
-    print(f"\n{'file':<{width}}  {'ours':<14}  {'linkml':<14}  agree  {'ours ms':>8}  {'linkml ms':>9}  {'ratio':>6}"
-          f"  {'CLI ours':>8}  {'CLI linkml':>10}  {'ratio':>6}")
+    print("\n" + "  ".join([f"{'file':<{width}}", *(f"{h:{a}}" for h, a, _, _ in COLUMNS)]))
     for r in rows:
-        print(f"{r.name:<{width}}  {r.ours:<14}  {r.linkml:<14}  {r.agree:<5}  {r.ours_ms:8.2f}  {r.linkml_ms:9.2f}"
-              f"  {r.ratio:6.1f}  {r.ours_cli_ms:8.0f}  {r.linkml_cli_ms:10.0f}  {r.cli_ratio:6.1f}")
-    print("(ms: median; ratio = linkml time / our time; † = linkml rejects the fault's unmodified origin too)")
+        print("  ".join([f"{r.name:<{width}}", *(f"{v(r):{a}{f}}" for _, a, f, v in COLUMNS)]))
+    print("(ms: median; ratio = linkml time / our time; † = linkml also rejects the fault's origin package)")
     for r in rows:
         if r.agree == "NO":
             print(f"\nDISAGREE {r.name}: ours {r.ours}, linkml {r.linkml}")
@@ -241,11 +274,14 @@ def print_report(rows: list[Row], totals: dict[str, Any]) -> None:
             for line in r.linkml_messages:
                 print(f"  linkml: {line[:300]}")
         if r.ours_cli != r.ours or r.linkml_in_process != r.linkml:
-            print(f"\nNOTE {r.name}: our CLI says {r.ours_cli}, linkml's Python API says {r.linkml_in_process}")
+            print(f"\nNOTE {r.name}: our CLI says {r.ours_cli}, linkml's API says {r.linkml_in_process}")
     for key in ("in_process_ratio", "cli_ratio"):
         s = totals[key]
         print(f"\n{key}: {s['min']:.1f}× … {s['max']:.1f}×, geometric mean {s['geomean']:.1f}×, "
               f"{s[f'files_at_least_{TARGET_RATIO:g}x']}/{totals['files']} files at ≥{TARGET_RATIO:g}×")
+    cold = totals["first_call_ms"]
+    print(f"first call in a fresh process (schema loading included): ours {cold['ours']:.0f} ms, "
+          f"linkml {cold['linkml']:.0f} ms")
     print(f"verdicts: {totals['agree']}/{totals['files']} agree ({totals['agree_confounded']} of them †), "
           f"{len(totals['disagree'])} disagree")
 
@@ -259,13 +295,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="margo-bench-") as tmp:
         todo = subjects(args.shared, Path(tmp))
         print(f"{len(todo)} files; in-process timing in {args.venv.name} …", flush=True)
+        first_call = {"ours": first_call_ms(todo[0])}
         helper = linkml_in_process(bin_dir, schema, [s.description for s in todo], args.repeat, args.timeout)
         rows = []
         for subject in todo:
             print(f"  {subject.name}", flush=True)
             rows.append(measure(subject, helper, bin_dir, schema, args))
-    mark_confounded(rows, todo)
-    totals = summary(rows)
+    compare_with_origins(rows, todo)
+    totals = summary(rows) | {"first_call_ms": first_call | {"linkml": helper["first_call_ms"]}}
     print_report(rows, totals)
     output = args.output or REPO / "reports" / "benchmarks" / f"package_vs_linkml-{dt.date.today()}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -273,7 +310,8 @@ def main() -> None:
             "python": platform.python_version(), "platform": platform.platform(), "repeat": args.repeat,
             "schema": str(schema), "target_class": TARGET_CLASS}
     rows_out = [asdict(r) | {"ratio": r.ratio, "cli_ratio": r.cli_ratio} for r in rows]
-    output.write_text(json.dumps({"meta": meta, "summary": totals, "rows": rows_out}, indent=2) + "\n", encoding="utf-8")
+    report = {"meta": meta, "summary": totals, "rows": rows_out}
+    output.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"\nwritten: {output}")
 
 

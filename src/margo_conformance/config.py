@@ -64,7 +64,7 @@ class Sut:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except OSError as exc:
             raise UsageError(f"{path}: cannot read the SUT file: {exc.strerror or exc}") from None
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise UsageError(
                 f"{path}: the SUT file is not valid YAML: {' '.join(str(exc).split())}"
             ) from None
@@ -102,8 +102,12 @@ class Sut:
 def _validate(data: dict[str, Any], path: Path) -> None:
     errors = sorted(Draft202012Validator(SUT_SCHEMA).iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
-        lines = [f"$.{'.'.join(str(p) for p in e.absolute_path)}: {e.message}" for e in errors[:10]]
+        lines = [f"{_json_path(e.absolute_path)}: {e.message}" for e in errors[:10]]
         raise UsageError(f"{path}: invalid SUT file:\n  " + "\n  ".join(lines))
+
+
+def _json_path(parts: Any) -> str:
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
 
 
 def _apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
@@ -131,7 +135,8 @@ def _coerce(value: str, spec: dict[str, Any]) -> Any:
 
 
 def _redact(value: Any, key: str = "") -> Any:
-    if SECRET_KEY.search(key) and not isinstance(value, (dict, list)):
+    """Anything under a secret-looking key is replaced whole, mappings and lists included."""
+    if SECRET_KEY.search(key):
         return "***"
     if isinstance(value, dict):
         return {k: _redact(v, k) for k, v in value.items()}

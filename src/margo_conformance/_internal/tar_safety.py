@@ -33,14 +33,24 @@ def decompress_gzip(data: bytes, *, limit: int = MAX_DECOMPRESSED_BYTES) -> byte
     """The gunzipped bytes, refusing inputs that are not gzip or inflate beyond ``limit``."""
     if data[:2] != b"\x1f\x8b":
         raise InputError("not gzip data (no gzip magic number)")
-    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = decompressor.decompress(data, limit + 1)
-    except zlib.error as exc:
-        raise InputError(f"corrupt gzip data: {exc}") from None
-    if len(out) > limit or decompressor.unconsumed_tail:
-        raise InputError(f"archive inflates beyond {limit // (1024 * 1024)} MiB; refusing it")
-    return out
+    out = bytearray()
+    rest = data
+    while rest:  # a gzip file may hold several members; tar and gzip read them all, so must we
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out += decompressor.decompress(rest, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise InputError(f"corrupt gzip data: {exc}") from None
+        if len(out) > limit or decompressor.unconsumed_tail:
+            raise InputError(f"archive inflates beyond {_size(limit)}; refusing it")
+        if not decompressor.eof:
+            raise InputError("truncated gzip data (the stream ends early)")
+        rest = decompressor.unused_data
+    return bytes(out)
+
+
+def _size(count: int) -> str:
+    return f"{count // (1024 * 1024)} MiB" if count >= 1024 * 1024 else f"{count} bytes"
 
 
 def open_tar_gz(data: bytes) -> tarfile.TarFile:
@@ -57,21 +67,31 @@ def open_tar_gz(data: bytes) -> tarfile.TarFile:
 
 
 def member_problems(tar: tarfile.TarFile) -> list[MemberProblem]:
-    """Every member that could escape the extraction root or carry unsafe metadata."""
+    """Every member that could escape its top-level folder or carry unsafe metadata.
+
+    Paths are resolved the way an extractor would write them: following the archive's own symbolic
+    links (a file written under ``d/`` where ``d -> ..`` lands outside), with a bound on link chains.
+    """
+    members = tar.getmembers()
+    links = {_normal(m.name): m.linkname for m in members if m.issym()}
     problems: list[MemberProblem] = []
-    for member in tar.getmembers():
+    for member in members:
         name = member.name
+        top = _normal(name).split("/")[0]
         if name.startswith("/"):
             problems.append(MemberProblem(name, "absolute-path", "absolute path"))
         if ".." in name.split("/"):
             problems.append(MemberProblem(name, "parent-reference", "path contains '..'"))
+        elif (parent := posixpath.dirname(_normal(name))) and not _inside(_resolve(parent, links), top):
+            problems.append(
+                MemberProblem(name, "link-escape", "its folder is a link that leaves the top-level folder")
+            )
         if member.issym() or member.islnk():
-            target = _link_target(member)
-            if target is None:
+            if not _inside(_link_destination(member, links), top):
                 kind = "symbolic" if member.issym() else "hard"
                 problems.append(
                     MemberProblem(
-                        name, "link-escape", f"{kind} link to {member.linkname!r} leaves the archive root"
+                        name, "link-escape", f"{kind} link to {member.linkname!r} leaves the top-level folder"
                     )
                 )
         elif not (member.isfile() or member.isdir()):
@@ -83,16 +103,49 @@ def member_problems(tar: tarfile.TarFile) -> list[MemberProblem]:
     return problems
 
 
-def _link_target(member: tarfile.TarInfo) -> str | None:
-    """The link target as a normalised archive path, or None when it escapes the archive."""
-    link = member.linkname
-    if link.startswith("/"):
+MAX_LINK_HOPS = 40
+
+
+def _normal(name: str) -> str:
+    return "/".join(p for p in name.split("/") if p not in ("", "."))
+
+
+def _inside(path: str | None, top: str) -> bool:
+    return path is not None and (path == top or path.startswith(top + "/"))
+
+
+def _link_destination(member: tarfile.TarInfo, links: dict[str, str]) -> str | None:
+    """Where a link points, as an archive path (symlinks: relative to the link's folder)."""
+    if member.linkname.startswith("/"):
         return None
-    base = posixpath.dirname(member.name) if member.issym() else ""
-    resolved = posixpath.normpath(posixpath.join(base, link))
-    if resolved == ".." or resolved.startswith("../"):
-        return None
-    return resolved
+    base = posixpath.dirname(_normal(member.name)) if member.issym() else ""
+    return _resolve(posixpath.join(base, member.linkname), links)
+
+
+def _resolve(path: str, links: dict[str, str], hops: int = 0) -> str | None:
+    """The archive path ``path`` names after following archive symlinks; None if it leaves the root
+    or the chain of links is too long (a loop)."""
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                return None
+            parts.pop()
+            continue
+        parts.append(part)
+        target = links.get("/".join(parts))
+        if target is not None:
+            if hops >= MAX_LINK_HOPS or target.startswith("/"):
+                return None
+            resolved = _resolve(
+                posixpath.join(*parts[:-1], target) if parts[:-1] else target, links, hops + 1
+            )
+            if resolved is None:
+                return None
+            parts = resolved.split("/") if resolved else []
+    return "/".join(parts)
 
 
 def top_level_names(tar: tarfile.TarFile, *, safe_only: bool = False) -> set[str]:

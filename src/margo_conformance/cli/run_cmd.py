@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..config import Sut
 from ..errors import UsageError
 from ..registry import PERSONAS
 from ..suite.runner import run_suite
@@ -33,6 +34,8 @@ def run(
         raise UsageError(f"--persona {persona!r}: expected one of {', '.join(PERSONAS)}")
     if sut is not None and not sut.is_file():
         raise UsageError(f"--sut {sut}: no such file")
+    if sut is not None:
+        Sut.from_file(sut)  # a malformed SUT file is one error line here, not a pytest INTERNALERROR
     outcome = run_suite(
         persona=persona,
         sut=sut,

@@ -19,6 +19,7 @@ import yaml
 
 from .._internal import tar_safety
 from .._internal.tools import compose_binary
+from ..errors import InputError
 from ..findings import Findings, Level
 from ..registry import make_finding
 from .archive_findings import open_for_checks
@@ -46,14 +47,22 @@ def check_compose_archive(data: bytes, *, component: str, location: str) -> Find
         top = _check_layout(tar, component=component, location=location, findings=findings)
         if top is None or not findings.conformant:
             return findings
-        with _extracted(tar) as root:
-            compose_path = root / top / COMPOSE_FILE
-            document = _load_compose(compose_path, f"{location}!{top}/{COMPOSE_FILE}", findings)
-            if document is not None:
-                _check_referenced_files(document, root / top, f"{location}!{top}", findings)
-                if findings.conformant:
-                    _check_compose_spec(compose_path, f"{location}!{top}/{COMPOSE_FILE}", findings)
+        try:
+            with _extracted(tar) as root:
+                _check_compose_file(root, top, location, findings)
+        except InputError as exc:  # the stdlib's own extraction filter refused something we did not see
+            findings.add(make_finding("REG-015", location, f"the archive cannot be extracted safely: {exc}"))
     return findings
+
+
+def _check_compose_file(root: Path, top: str, location: str, findings: Findings) -> None:
+    """REG-014 and REG-013 on the extracted compose.yaml."""
+    compose_path = root / top / COMPOSE_FILE
+    document = _load_compose(compose_path, f"{location}!{top}/{COMPOSE_FILE}", findings)
+    if document is not None:
+        _check_referenced_files(document, root / top, f"{location}!{top}", findings)
+        if findings.conformant:
+            _check_compose_spec(compose_path, f"{location}!{top}/{COMPOSE_FILE}", findings)
 
 
 def _check_layout(tar: tarfile.TarFile, *, component: str, location: str, findings: Findings) -> str | None:

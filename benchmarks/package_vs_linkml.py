@@ -13,7 +13,10 @@ Inputs: the margo.yaml of every reference package, the description of every faul
 edits the description, and the upstream pre-draft example (which does not parse, erratum INC-020).
 Verdicts: ours is "conformant" unless check_description() reports a MUST finding; LinkML's is its CLI
 exit code. Where they differ, the file, both verdicts, our findings and LinkML's message are printed
-(benchmarks/README.md explains each). Times are reported, never asserted.
+(benchmarks/README.md explains each). A fault both reject is marked † when LinkML rejects its
+unmodified origin too (the pre-draft LinkML refuses every x-…-extensions member, INC-020); for those a
+control run of LinkML on the fault with its extensions removed shows whether LinkML sees the fault
+itself. Times are reported, never asserted.
 
     .venv/bin/python benchmarks/package_vs_linkml.py [--repeat N] [--shared DIR]
 """
@@ -31,9 +34,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from functools import partial
+from itertools import dropwhile
 from pathlib import Path
 from typing import Any, TypeVar
+
+import yaml
 
 from margo_conformance.findings import Findings
 from margo_conformance.package.description import check_description
@@ -76,7 +83,7 @@ class Row:
     linkml_cli_ms: float
     our_findings: list[str]
     linkml_messages: list[str]
-    linkml_beyond_origin: list[str] = field(default_factory=list)  # for a fault: messages its origin lacks
+    linkml_control: str | None = None  # for a † fault: linkml's verdict once x-…-extensions are removed
 
     @property
     def ratio(self) -> float:
@@ -166,11 +173,13 @@ def cli_verdict(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def linkml_messages(result: subprocess.CompletedProcess[str]) -> list[str]:
-    """`[ERROR] [file/0] message` lines without their prefix, or the last line of a crash."""
+    """`[ERROR] [file/0] message` lines without their prefix, or the exception that ended a crash."""
     errors = [line.split("] ", 2)[-1] for line in result.stdout.splitlines() if line.startswith("[ERROR]")]
     if errors or result.returncode == 0:
         return errors
-    return [line for line in result.stderr.splitlines() if line.strip()][-1:]
+    lines = result.stderr.splitlines()
+    frames = lines[max((i for i, line in enumerate(lines) if line.startswith("Traceback")), default=-1) + 1:]
+    return [" ".join(line.strip() for line in dropwhile(lambda line: line.startswith(" "), frames))]
 
 
 def first_call_ms(subject: Subject) -> float:
@@ -197,8 +206,7 @@ def measure(subject: Subject, helper: dict[str, Any], bin_dir: Path, schema: Pat
     loaded = load_from_directory(subject.root)
     assert loaded.description_text is not None, subject
     text, location, resources = loaded.description_text, loaded.description_location, loaded.resources
-    check = lambda: check_description(text, location, resources)  # noqa: E731
-    (_, findings), ours_ms = timed(check, args.repeat, warm_up=True)
+    (_, findings), ours_ms = timed(partial(check_description, text, location, resources), args.repeat, warm_up=True)
     ours_command = [Path(sys.executable).parent / "margo-conformance", "package", "check", subject.root]
     linkml_command = [bin_dir / "linkml", "validate", "-s", schema, "-C", TARGET_CLASS, subject.description]
     ours_cli, ours_cli_ms = timed(lambda: run(ours_command, args.timeout), args.repeat, warm_up=False)
@@ -218,17 +226,43 @@ def _describe(findings: Findings) -> list[str]:
     return [f"{f.requirement} ({f.level.value}) {f.location}: {f.message}" for f in findings]
 
 
-def compare_with_origins(rows: list[Row], subjects_: list[Subject]) -> None:
-    """Mark 'yes†' a fault both reject when linkml rejects its unmodified origin too (so linkml's verdict
-    does not show that it saw the fault), and keep linkml's messages that the origin did not get."""
-    by_name = {r.name: r for r in rows}
+def mark_confounded(rows: list[Row], subjects_: list[Subject]) -> list[tuple[Row, Subject]]:
+    """Mark 'yes†' the faults both reject while linkml rejects the unmodified origin too: its verdict
+    does not show that it saw the fault. Returns those rows with their subjects."""
+    rejected = {r.name for r in rows if r.linkml != "conformant"}
     for row, subject in zip(rows, subjects_, strict=True):
-        origin = by_name.get(subject.origin or "")
-        if origin is None:
-            continue
-        row.linkml_beyond_origin = [m for m in row.linkml_messages if m not in origin.linkml_messages]
-        if row.agree == "yes" and origin.linkml != "conformant":
+        if row.agree == "yes" and subject.origin in rejected:
             row.agree = "yes†"
+    return [(r, s) for r, s in zip(rows, subjects_, strict=True) if r.agree == "yes†"]
+
+
+def without_extensions(node: Any) -> Any:
+    """The document without its x-…-extensions members, which the pre-draft LinkML refuses (INC-020)."""
+    if isinstance(node, dict):
+        return {k: without_extensions(v) for k, v in node.items()
+                if not (isinstance(k, str) and k.startswith("x-") and k.endswith("-extensions"))}
+    return [without_extensions(v) for v in node] if isinstance(node, list) else node
+
+
+def run_control(confounded: list[tuple[Row, Subject]], workdir: Path, bin_dir: Path, schema: Path,
+                timeout: float) -> None:
+    """Control for the † rows: linkml on each fault with the extensions removed, so that only the fault
+    itself can make it fail. A description that is not YAML has no control."""
+    copies: dict[Path, Row] = {}
+    (workdir / "control").mkdir()
+    for row, subject in confounded:
+        try:
+            document = yaml.safe_load(subject.description.read_text(encoding="utf-8"))
+        except yaml.YAMLError:
+            row.linkml_control = "not YAML"
+            continue
+        copy = workdir / "control" / f"{subject.root.name}.yaml"
+        copy.write_text(yaml.safe_dump(without_extensions(document), sort_keys=False), encoding="utf-8")
+        copies[copy] = row
+    if copies:
+        report = linkml_in_process(bin_dir, schema, list(copies), 1, timeout)
+        for copy, row in copies.items():
+            row.linkml_control = verdict(not report["files"][str(copy)]["errors"])
 
 
 def summary(rows: list[Row]) -> dict[str, Any]:
@@ -241,6 +275,8 @@ def summary(rows: list[Row]) -> dict[str, Any]:
         "agree": sum(r.agree.startswith("yes") for r in rows),
         "agree_confounded": sum(r.agree == "yes†" for r in rows),
         "disagree": [r.name for r in rows if r.agree == "NO"],
+        "control": {outcome: [r.name for r in rows if r.agree == "yes†" and r.linkml_control == outcome]
+                    for outcome in ("non-conformant", "conformant", "not YAML")},
         "in_process_ratio": spread([r.ratio for r in rows]),
         "cli_ratio": spread([r.cli_ratio for r in rows]),
     }
@@ -284,6 +320,10 @@ def print_report(rows: list[Row], totals: dict[str, Any]) -> None:
           f"linkml {cold['linkml']:.0f} ms")
     print(f"verdicts: {totals['agree']}/{totals['files']} agree ({totals['agree_confounded']} of them †), "
           f"{len(totals['disagree'])} disagree")
+    print("† control, linkml's verdict on those faults once x-…-extensions are removed (conformant = it does"
+          " not see the fault):")
+    for outcome, names in totals["control"].items():
+        print(f"  {outcome} ({len(names)}): {', '.join(n.removeprefix('fault:') for n in names) or '-'}")
 
 
 def main() -> None:
@@ -301,7 +341,7 @@ def main() -> None:
         for subject in todo:
             print(f"  {subject.name}", flush=True)
             rows.append(measure(subject, helper, bin_dir, schema, args))
-    compare_with_origins(rows, todo)
+        run_control(mark_confounded(rows, todo), Path(tmp), bin_dir, schema, args.timeout)
     totals = summary(rows) | {"first_call_ms": first_call | {"linkml": helper["first_call_ms"]}}
     print_report(rows, totals)
     output = args.output or REPO / "reports" / "benchmarks" / f"package_vs_linkml-{dt.date.today()}.json"

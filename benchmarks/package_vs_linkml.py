@@ -205,8 +205,8 @@ def measure(subject: Subject, helper: dict[str, Any], bin_dir: Path, schema: Pat
     """Both tools on one subject: in process (ours here, linkml's from the helper's report) and by CLI."""
     loaded = load_from_directory(subject.root)
     assert loaded.description_text is not None, subject
-    text, location, resources = loaded.description_text, loaded.description_location, loaded.resources
-    (_, findings), ours_ms = timed(partial(check_description, text, location, resources), args.repeat, warm_up=True)
+    check = partial(check_description, loaded.description_text, loaded.description_location, loaded.resources)
+    (_, findings), ours_ms = timed(check, args.repeat, warm_up=True)
     ours_command = [Path(sys.executable).parent / "margo-conformance", "package", "check", subject.root]
     linkml_command = [bin_dir / "linkml", "validate", "-s", schema, "-C", TARGET_CLASS, subject.description]
     ours_cli, ours_cli_ms = timed(lambda: run(ours_command, args.timeout), args.repeat, warm_up=False)

@@ -22,6 +22,9 @@ from .registry import PROFILES
 
 SECRET_KEY = re.compile(r"(key|secret|password|token|credential)", re.IGNORECASE)
 
+# What a provisioner can be asked to do (DESIGN.md §4); command templates are named after them.
+PROVISIONER_OPERATIONS = ("accept_client", "retire_client", "deploy", "update", "undeploy", "restart", "overload")
+
 SUT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -37,8 +40,35 @@ SUT_SCHEMA: dict[str, Any] = {
                 "publish_to_local_registry": {"type": "boolean"},
             },
         },
-        # Later personas; accepted as mappings now so one SUT file can describe every subject.
-        "wfm": {"type": "object"},
+        "wfm": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "reference": {"type": "boolean"},  # the suite starts its own reference WFM
+                "url": {"type": "string", "pattern": "^https://"},
+                "wfm_id": {"type": "string", "minLength": 1},
+                "trust_domain": {"type": "string", "minLength": 1},
+                "pki": {"type": "string", "minLength": 1},
+                "timeout_s": {"type": "number", "exclusiveMinimum": 0},
+                "provisioner": {
+                    "type": "object",
+                    "required": ["type"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "type": {"enum": ["reference", "command", "manual"]},
+                        "timeout_s": {"type": "number", "exclusiveMinimum": 0},
+                        **{
+                            operation: {"type": "string", "minLength": 1}
+                            for operation in PROVISIONER_OPERATIONS
+                        },
+                    },
+                },
+            },
+            "if": {"properties": {"reference": {"const": True}}, "required": ["reference"]},
+            "then": {},
+            "else": {"required": ["url", "wfm_id", "trust_domain", "pki", "provisioner"]},
+        },
+        # Later personas; accepted as a mapping now so one SUT file can describe every subject.
         "device": {"type": "object"},
     },
 }
@@ -51,10 +81,24 @@ class PackageSubject:
 
 
 @dataclass(frozen=True)
+class WfmSubjectConfig:
+    """A WFM under test: the suite's reference WFM, or a vendor's at a URL with its operator PKI."""
+
+    reference: bool = False
+    url: str = ""
+    wfm_id: str = ""
+    trust_domain: str = ""
+    pki: Path | None = None
+    timeout_s: float = 10.0
+    provisioner: Mapping[str, Any] = field(default_factory=lambda: {"type": "reference"})
+
+
+@dataclass(frozen=True)
 class Sut:
     pin: str = DEFAULT_PIN
     declares: tuple[str, ...] = ("core",)
     package: PackageSubject | None = None
+    wfm: WfmSubjectConfig | None = None
     source: str = "<defaults>"
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -85,10 +129,12 @@ class Sut:
             subject = PackageSubject(
                 targets=targets, publish_to_local_registry=package.get("publish_to_local_registry", False)
             )
+        wfm = data.get("wfm")
         return cls(
             pin=data.get("pin", DEFAULT_PIN),
             declares=tuple(data.get("declares", ["core"])),
             package=subject,
+            wfm=_wfm_config(wfm, base) if wfm else None,
             source=source,
             raw=data,
         )
@@ -97,6 +143,21 @@ class Sut:
         """The declaration as given, with every secret-looking value replaced."""
         redacted: dict[str, Any] = _redact(dict(self.raw))
         return redacted | {"source": self.source}
+
+
+def _wfm_config(data: Mapping[str, Any], base: Path) -> WfmSubjectConfig:
+    provisioner = dict(data.get("provisioner") or {"type": "reference"})
+    if data.get("reference") and provisioner.get("type") != "reference":
+        raise UsageError("wfm.reference: true drives the suite's own WFM, whose provisioner type is 'reference'")
+    return WfmSubjectConfig(
+        reference=bool(data.get("reference", False)),
+        url=str(data.get("url", "")),
+        wfm_id=str(data.get("wfm_id", "")),
+        trust_domain=str(data.get("trust_domain", "")),
+        pki=(base / data["pki"]).resolve() if data.get("pki") else None,
+        timeout_s=float(data.get("timeout_s", 10.0)),
+        provisioner=provisioner,
+    )
 
 
 def _validate(data: dict[str, Any], path: Path) -> None:

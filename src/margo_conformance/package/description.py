@@ -18,6 +18,9 @@ from ..schemas import SchemaSet
 
 Document = dict[str, Any]
 
+# libyaml's safe loader when PyYAML was built with it: ten times faster on large descriptions.
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 # PKG-101: the resource formats P-APPD allows for each catalog entry, by file extension.
 RESOURCE_FORMATS: dict[str, tuple[str, ...]] = {
     "descriptionFile": (".md",),
@@ -30,7 +33,7 @@ RESOURCE_FORMATS: dict[str, tuple[str, ...]] = {
 def parse_description(text: str, location: str, findings: Findings) -> Document | None:
     """The YAML document, or None with an APPD-101 finding when it is not one YAML mapping."""
     try:
-        documents = list(yaml.safe_load_all(text))
+        documents = list(yaml.load_all(text, Loader=SAFE_LOADER))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{location}:{mark.line + 1}:{mark.column + 1}" if mark else location

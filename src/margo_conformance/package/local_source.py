@@ -28,6 +28,7 @@ from .._internal.archive_builder import pack_directory
 from ..errors import InputError
 from ..findings import Findings
 from ..registry import make_finding
+from .description import SAFE_LOADER
 from .model import ComponentArtifact, LoadedPackage
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -99,7 +100,7 @@ def _read_package_files(root: Path, *, exclude: set[str]) -> dict[str, bytes]:
 def _local_components(root: Path, description_text: str) -> list[ComponentArtifact]:
     """The components the description declares, with their archives where components/ holds them."""
     try:
-        document = yaml.safe_load(description_text)
+        document = yaml.load(description_text, Loader=SAFE_LOADER)
     except yaml.YAMLError:
         return []  # the description checks report the YAML error
     artifacts: list[ComponentArtifact] = []

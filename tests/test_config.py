@@ -40,7 +40,8 @@ def test_reference_sut_resolves_targets_to_absolute_paths() -> None:
     )
     assert all(Path(t).is_absolute() and Path(t).is_dir() for t in sut.package.targets)
     assert sut.package.publish_to_local_registry is True
-    assert sut.declares == ("core", "compose", "helm", "custom")
+    assert sut.declares == ("core", "compose", "helm", "custom", "gateway")
+    assert sut.wfm is not None and sut.wfm.reference
     assert sut.pin == DEFAULT_PIN
     assert sut.source == str(REFERENCE)
 
@@ -190,19 +191,19 @@ SECRETS = {
 
 @pytest.fixture
 def redacted(tmp_path: Path) -> dict[str, Any]:
-    content = {"package": {"targets": ["x"]}, "wfm": SECRETS}
+    content = {"package": {"targets": ["x"]}, "device": SECRETS}
     return Sut.from_file(write_sut(tmp_path, content), environ={}).redacted()
 
 
 def test_secret_named_values_are_redacted(redacted: dict[str, Any]) -> None:
-    wfm = redacted["wfm"]
+    wfm = redacted["device"]
     assert [wfm[k] for k in ("password", "api_token", "signing_key", "clientSecret")] == ["***"] * 4
     assert wfm["auth"] == {"username": "admin", "bearerToken": "***"}
     assert wfm["tokens"] == "***"  # a secret-named list is replaced whole
 
 
 def test_other_values_are_kept(redacted: dict[str, Any], tmp_path: Path) -> None:
-    assert redacted["wfm"]["url"] == "https://wfm.example"
+    assert redacted["device"]["url"] == "https://wfm.example"
     assert redacted["package"] == {"targets": ["x"]}
     assert redacted["source"] == str(tmp_path / "sut.yaml")
 
@@ -214,12 +215,12 @@ def test_no_secret_reaches_the_redacted_text(redacted: dict[str, Any]) -> None:
 
 
 def test_redaction_does_not_change_the_sut(tmp_path: Path) -> None:
-    sut = Sut.from_file(write_sut(tmp_path, {"wfm": {"password": "hunter2"}}), environ={})
+    sut = Sut.from_file(write_sut(tmp_path, {"device": {"password": "hunter2"}}), environ={})
     sut.redacted()
-    assert sut.raw["wfm"] == {"password": "hunter2"}
+    assert sut.raw["device"] == {"password": "hunter2"}
 
 
 def test_a_mapping_under_a_secret_named_key_is_redacted(tmp_path: Path) -> None:
-    content = {"wfm": {"credentials": {"user": "admin", "value": "s3cret"}}}
+    content = {"device": {"credentials": {"user": "admin", "value": "s3cret"}}}
     redacted = Sut.from_file(write_sut(tmp_path, content), environ={}).redacted()
     assert "s3cret" not in yaml.safe_dump(redacted)

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from margo_conformance.findings import Level
 from margo_conformance.package.mutants import load_faults
@@ -111,3 +112,38 @@ def _scenario_text(scenario: ScenarioInfo) -> str:
             break
         body.append(line)
     return "\n".join(body)
+
+
+WFM_FAULTS = yaml.safe_load((ROOT / "fixtures" / "wfm" / "faults.yaml").read_text(encoding="utf-8"))["faults"]
+
+
+def _wfm_scenario(display_name: str) -> ScenarioInfo:
+    """A WFM scenario by the name results carry (outline examples add ' [<example>]')."""
+    name = display_name.split(" [")[0]
+    matches = [s for s in CATALOGUE if s.name == name and "persona:wfm" in s.tags]
+    assert len(matches) == 1, f"no single WFM scenario named {name!r}"
+    return matches[0]
+
+
+@pytest.mark.parametrize("fault", WFM_FAULTS, ids=lambda f: f["name"])
+def test_each_wfm_fault_kills_scenarios_about_its_requirement(fault: dict) -> None:  # type: ignore[type-arg]
+    killed = [_wfm_scenario(name) for name in fault["kills"]]
+    assert any(fault["requirement"] in s.values("req") for s in killed), (
+        f"wfm fault {fault['name']}: none of its kills is tagged @req:{fault['requirement']}"
+    )
+    assert {s.feature.stem for s in killed} <= set(fault["features"]), (
+        "a kill lies outside the features it runs"
+    )
+
+
+def test_the_wfm_fault_catalogue_matches_the_reference_wfm() -> None:
+    from margo_conformance.reference.wfm.faults import FAULTS
+
+    assert [f["name"] for f in WFM_FAULTS] == list(FAULTS)
+    assert all(FAULTS[f["name"]].requirement == f["requirement"] for f in WFM_FAULTS)
+
+
+@pytest.mark.parametrize("persona", ["package", "wfm"])
+def test_every_uncovered_must_requirement_has_a_recorded_reason(persona: str) -> None:
+    uncovered = Registry.load().uncovered(covered_pairs(FEATURES), persona=persona)
+    assert [r.id for r in uncovered if not r.deferred] == []

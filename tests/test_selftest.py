@@ -6,12 +6,12 @@ from pathlib import Path
 
 import yaml
 
-from margo_conformance.suite.selftest import selftest_package
+from margo_conformance.suite.selftest import selftest
 
 
 def test_every_package_mutant_is_killed_by_exactly_the_expected_scenarios(tmp_path: Path) -> None:
     lines: list[str] = []
-    rows = selftest_package(reports_root=tmp_path, progress=lines.append)
+    rows = selftest("package", reports_root=tmp_path, progress=lines.append)
     problems = {row.subject: row.unexpected for row in rows if not row.ok}
     assert not problems, f"kill matrix mismatches: {problems}"
     assert rows[0].subject == "reference" and rows[1].subject == "faults switched off"
@@ -19,3 +19,10 @@ def test_every_package_mutant_is_killed_by_exactly_the_expected_scenarios(tmp_pa
     matrix = yaml.safe_load(next(tmp_path.glob("*/kill-matrix.yaml")).read_text(encoding="utf-8"))
     assert all(row["ok"] for row in matrix["rows"])
     assert any("[1/" in line for line in lines), "progress is shown while mutants run"
+
+
+def test_every_wfm_mutant_is_killed_by_exactly_the_expected_scenarios(tmp_path: Path) -> None:
+    rows = selftest("wfm", reports_root=tmp_path, progress=lambda line: None)
+    problems = {row.subject: row.unexpected for row in rows if not row.ok}
+    assert not problems, f"kill matrix mismatches: {problems}"
+    assert len(rows) > 50, "every reference-WFM fault is a mutant"

@@ -86,7 +86,7 @@ def test_profiles_the_sut_does_not_declare_are_not_applicable(sut_file, tmp_path
 
 
 def test_without_a_package_subject_the_subject_scenarios_are_blocked(sut_file, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    sut = sut_file(declares=["core"], wfm={"provisioner": {"token": "s3cret-value"}})
+    sut = sut_file(declares=["core"], device={"launcher": {"token": "s3cret-value"}})
     outcome = run_suite(
         persona="package", sut=sut, reports_root=tmp_path, echo=False, pytest_args=("-m", "not negative")
     )

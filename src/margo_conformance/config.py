@@ -23,7 +23,15 @@ from .registry import PROFILES
 SECRET_KEY = re.compile(r"(key|secret|password|token|credential)", re.IGNORECASE)
 
 # What a provisioner can be asked to do (DESIGN.md §4); command templates are named after them.
-PROVISIONER_OPERATIONS = ("accept_client", "retire_client", "deploy", "update", "undeploy", "restart", "overload")
+PROVISIONER_OPERATIONS = (
+    "accept_client",
+    "retire_client",
+    "deploy",
+    "update",
+    "undeploy",
+    "restart",
+    "overload",
+)
 
 SUT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -148,7 +156,9 @@ class Sut:
 def _wfm_config(data: Mapping[str, Any], base: Path) -> WfmSubjectConfig:
     provisioner = dict(data.get("provisioner") or {"type": "reference"})
     if data.get("reference") and provisioner.get("type") != "reference":
-        raise UsageError("wfm.reference: true drives the suite's own WFM, whose provisioner type is 'reference'")
+        raise UsageError(
+            "wfm.reference: true drives the suite's own WFM, whose provisioner type is 'reference'"
+        )
     return WfmSubjectConfig(
         reference=bool(data.get("reference", False)),
         url=str(data.get("url", "")),

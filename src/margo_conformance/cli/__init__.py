@@ -7,7 +7,7 @@ import sys
 import typer
 
 from ..errors import MargoError
-from . import package_cmd, requirements_cmd, run_cmd, selftest_cmd
+from . import package_cmd, pki_cmd, reference_cmd, requirements_cmd, run_cmd, selftest_cmd
 
 app = typer.Typer(
     name="margo-conformance",
@@ -17,6 +17,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(package_cmd.app, name="package")
+app.add_typer(pki_cmd.app, name="pki")
+app.add_typer(reference_cmd.app, name="reference")
 app.command("requirements")(requirements_cmd.requirements)
 app.command("run")(run_cmd.run)
 app.command("selftest")(selftest_cmd.selftest)

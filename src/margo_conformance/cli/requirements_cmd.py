@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated
 
 import typer
@@ -48,9 +49,9 @@ def requirements(
     if as_json:
         typer.echo(json.dumps([_as_dict(r) for r in selected], indent=2))
     else:
-        _render(selected, Console(), uncovered)
-    if uncovered and selected:
-        raise typer.Exit(1)
+        _render(selected, Console(width=None if sys.stdout.isatty() else 160), uncovered)
+    if uncovered and any(not r.deferred for r in selected):
+        raise typer.Exit(1)  # an uncovered MUST with no recorded reason is a gap
 
 
 def _as_dict(r: Requirement) -> dict[str, object]:
@@ -63,6 +64,7 @@ def _as_dict(r: Requirement) -> dict[str, object]:
         "source": r.source.cite(),
         "testable": r.testable,
         "why": r.why or None,
+        "deferred": r.deferred or None,
     }
 
 
@@ -70,10 +72,14 @@ def _render(selected: list[Requirement], console: Console, uncovered: bool) -> N
     if not selected:
         console.print("no uncovered requirements" if uncovered else "no requirements match")
         return
-    table = Table(title="Uncovered MUST requirements" if uncovered else f"{len(selected)} requirements")
+    explained = sum(1 for r in selected if r.deferred)
+    title = f"Uncovered MUST requirements ({explained} of {len(selected)} with a recorded reason)"
+    table = Table(title=title if uncovered else f"{len(selected)} requirements")
     for column in ("ID", "Level", "Persona", "Profile", "Summary", "Source"):
         table.add_column(column, overflow="fold")
     for r in selected:
         summary = r.summary if r.testable else f"{r.summary} [dim](not testable: {r.why})[/]"
+        if r.deferred:
+            summary += f" [yellow](no scenario yet: {r.deferred})[/]"
         table.add_row(r.id, r.level.value, ",".join(r.personas), r.profile, summary, r.source.cite())
     console.print(table)

@@ -11,9 +11,10 @@ from rich.table import Table
 
 from ..errors import UsageError
 from ..paths import suite_root
-from ..suite.selftest import KillRow, selftest_package
+from ..suite import selftest as kill_matrix
+from ..suite.selftest import KillRow
 
-SUPPORTED = ("package",)
+SUPPORTED = ("package", "wfm")
 
 
 def selftest(
@@ -26,15 +27,15 @@ def selftest(
     """Run the kill matrix; exit 0 when every mutant is killed by exactly its expected scenarios."""
     if persona not in SUPPORTED:
         raise UsageError(f"--persona {persona!r}: the self-test covers {', '.join(SUPPORTED)} so far")
-    rows = selftest_package(
-        reports_root=reports_dir or suite_root() / "reports", workers=workers, progress=typer.echo
+    rows = kill_matrix.selftest(
+        persona, reports_root=reports_dir or suite_root() / "reports", workers=workers, progress=typer.echo
     )
-    render(rows, Console())
+    render(rows, persona, Console())
     raise typer.Exit(0 if all(r.ok for r in rows) else 1)
 
 
-def render(rows: list[KillRow], console: Console) -> None:
-    table = Table(title="Kill matrix (package persona)")
+def render(rows: list[KillRow], persona: str, console: Console) -> None:
+    table = Table(title=f"Kill matrix ({persona} persona)")
     for column in ("Subject", "Requirement", "Scenarios killed", "Result"):
         table.add_column(column, overflow="fold")
     for row in rows:

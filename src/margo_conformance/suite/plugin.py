@@ -53,6 +53,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         help="Only scenarios of this feature file (stem); repeatable",
     )
+    group.addoption(
+        "--margo-wfm-fault",
+        action="append",
+        default=[],
+        help="Self-test: start the reference WFM with this fault switched on; repeatable",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

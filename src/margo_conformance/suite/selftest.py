@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from ..package.mutants import PackageFault, load_faults
+from ..package.mutants import load_faults
 from ..paths import suite_root
 from ..verdicts import Verdict
 from .runner import RunOutcome, new_run_id, run_suite
@@ -73,16 +73,54 @@ def _row(subject: str, requirement: str, expected: set[str], outcome: RunOutcome
     return KillRow(subject, requirement, expected, failed & expected, unexpected, str(outcome.reports))
 
 
-def selftest_package(
-    *, reports_root: Path, workers: int = 2, progress: Callable[[str], None] = print
-) -> list[KillRow]:
+@dataclass(frozen=True)
+class Mutant:
+    """One fault switched on, as the self-test runs it: the pytest arguments that select and enable it."""
+
+    name: str
+    requirement: str
+    kills: frozenset[str]  # scenario names expected to fail; ALL = every scenario the run selects
+    args: tuple[str, ...]
+
+
+ALL = "*"
+
+
+def package_mutants() -> list[Mutant]:
+    """Each package fault against the subject scenarios that can see it (OCI faults only in a registry)."""
     faults = load_faults(suite_root() / "fixtures" / "packages" / "faults.yaml")
-    base = new_run_id() + "-selftest"
-    runs = reports_root / base
+    mutants = []
+    for fault in faults.values():
+        features = OCI_FEATURES if fault.needs_registry else LOCAL_FEATURES
+        args = ["-m", "not negative", "--margo-mutant", fault.name]
+        for feature in features:
+            args += ["--margo-feature", feature]
+        mutants.append(Mutant(fault.name, fault.requirement, frozenset(fault.kills), tuple(args)))
+    return mutants
+
+
+def wfm_mutants() -> list[Mutant]:
+    """Each reference-WFM fault against the WFM features that can see it (fixtures/wfm/faults.yaml)."""
+    path = suite_root() / "fixtures" / "wfm" / "faults.yaml"
+    entries = yaml.safe_load(path.read_text(encoding="utf-8"))["faults"]
+    mutants = []
+    for entry in entries:
+        args = ["--margo-wfm-fault", entry["name"]]
+        for feature in entry.get("features") or []:
+            args += ["--margo-feature", feature]
+        mutants.append(Mutant(entry["name"], entry["requirement"], frozenset(entry["kills"]), tuple(args)))
+    return mutants
+
+
+def selftest(
+    persona: str, *, reports_root: Path, workers: int = 2, progress: Callable[[str], None] = print
+) -> list[KillRow]:
+    """Reference run, (for packages) the faults-off run, then every mutant; writes kill-matrix.yaml."""
+    runs = reports_root / f"{new_run_id()}-selftest-{persona}"
 
     def run(name: str, *args: str, faults_off: bool = False) -> RunOutcome:
         return run_suite(
-            persona="package",
+            persona=persona,
             sut=None,
             reports_root=runs,
             run_id=name,
@@ -91,29 +129,25 @@ def selftest_package(
             echo=False,
         )
 
-    rows = [
-        _row("reference", "-", set(), run("reference")),
-    ]
-    negatives = run("faults-off", "-m", "negative", faults_off=True)
-    refusal_names = set(_verdicts(negatives))
-    rows.append(_row("faults switched off", "-", refusal_names, negatives))
-    progress(f"selftest: reference {_word(rows[0].ok)}; faults switched off {_word(rows[1].ok)}")
+    rows = [_row("reference", "-", set(), run("reference"))]
+    progress(f"selftest: reference {_word(rows[0].ok)}")
+    if persona == "package":
+        negatives = run("faults-off", "-m", "negative", faults_off=True)
+        rows.append(_row("faults switched off", "-", set(_verdicts(negatives)), negatives))
+        progress(f"selftest: faults switched off {_word(rows[-1].ok)}")
+    mutants = package_mutants() if persona == "package" else wfm_mutants()
 
-    def mutant(fault: PackageFault) -> KillRow:
-        features = OCI_FEATURES if fault.needs_registry else LOCAL_FEATURES
-        args = ["-m", "not negative", "--margo-mutant", fault.name]
-        for feature in features:
-            args += ["--margo-feature", feature]
-        return _row(fault.name, fault.requirement, set(fault.kills), run(f"mutant-{fault.name}", *args))
+    def kill(mutant: Mutant) -> KillRow:
+        outcome = run(f"mutant-{mutant.name}", *mutant.args)
+        expected = set(_verdicts(outcome)) if ALL in mutant.kills else set(mutant.kills)
+        return _row(mutant.name, mutant.requirement, expected, outcome)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for index, row in enumerate(pool.map(mutant, faults.values()), start=1):
-            progress(f"selftest: [{index}/{len(faults)}] {row.subject}: {_word(row.ok)}")
+        for index, row in enumerate(pool.map(kill, mutants), start=1):
+            progress(f"selftest: [{index}/{len(mutants)}] {row.subject}: {_word(row.ok)}")
             rows.append(row)
     (runs / "kill-matrix.yaml").write_text(
-        yaml.safe_dump(
-            {"persona": "package", "rows": [r.as_dict() for r in rows]}, sort_keys=False, width=110
-        ),
+        yaml.safe_dump({"persona": persona, "rows": [r.as_dict() for r in rows]}, sort_keys=False, width=110),
         encoding="utf-8",
     )
     return rows

@@ -1,0 +1,43 @@
+@persona:wfm
+Feature: Deployment status reported to a WFM
+  As a WFM vendor's customer,
+  I want every WFM to accept well-formed status reports and refuse broken ones the same way,
+  so that the fleet view is right whatever device reports it.
+
+  Source: specification/margo-management-interface/deployment-status and the rc.3 OpenAPI
+  (POST /api/v1/deployments/{deploymentId}/status); api-requirements-and-security (errors, retries);
+  problem-types; margo-problem-statements.md H1.
+
+  Background:
+    Given a WFM client accepted by the WFM
+    And the client reported the capabilities of device "edge-1"
+    And the operator deployed "vendor-a-compose" to device "edge-1"
+    When the client asks for its desired state
+
+  @req:STAT-101 @level:must @profile:core
+  Scenario: A first status report is created and a second one updates it
+    When the client reports the status "installing" of its first deployment
+    Then the WFM answers 201
+    When the client reports the status "installed" of its first deployment
+    Then the WFM answers 200
+
+  @req:STAT-101 @level:must @profile:core @negative
+  Scenario: A status report that is not JSON is an invalid request
+    When the client reports a status body that is not JSON for its first deployment
+    Then the WFM answers 400 with the problem "invalid-request"
+
+  @req:STAT-101 @level:must @profile:core @negative
+  Scenario: A status report for another deployment id than the path is a semantic error
+    When the client reports a status whose deploymentId differs from the path
+    Then the WFM answers 422 with the problem "semantic-error"
+
+  @req:ERR-001 @req:API-ERR-001 @req:API-ERR-002 @req:API-RETRY-004 @level:must @profile:core @negative
+  Scenario: Every error is a registered problem document without retry advice
+    When the client reports a status body that is not JSON for its first deployment
+    Then the error is a problem document of a registered type that says not to retry
+
+  @req:API-RETRY-001 @level:must @profile:core @negative
+  Scenario: An overloaded WFM tells the client when to retry
+    Given the WFM is overloaded and answers 429 with Retry-After 2
+    When the client asks for its desired state
+    Then the WFM answers 429 with a Retry-After header and exponential backoff advice

@@ -1,0 +1,1 @@
+"""Reference implementations of the Margo roles (DESIGN.md §3): real subjects with faults as data."""

@@ -1,0 +1,204 @@
+"""The provisioning/control interface of the reference WFM: plain HTTP + JSON on loopback only.
+
+It is what an operator (or the suite's ``reference`` provisioner) uses; it is never part of the
+southbound API and never reachable over the Management Interface listener.
+
+  POST   /admin/clients/accept   {"spiffe_id"} | {"client_id"} | {"pattern": ".../client/*"}
+  POST   /admin/clients/retire   {"spiffe_id"} | {"client_id"}
+  POST   /admin/deployments      {"client_id", "device_id", "application_description", "parameters"}
+                                 -> 201 {"deploymentId", "digest"}
+  PUT    /admin/deployments/{id} same body: new content, same id -> 200 {"deploymentId", "digest"}
+  DELETE /admin/deployments/{id} -> 204
+  GET    /admin/state            everything the WFM holds, no key material
+  GET    /admin/faults           active faults and the catalogue
+  POST   /admin/faults           {"faults": [names]} replaces the active set
+  POST   /admin/overload         {"status": 429|503|null, "retry_after": 2, "requests": N|null}
+  GET    /admin/requests         every southbound request seen (?since=<index>)
+  DELETE /admin/requests         forget them
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from ...errors import UsageError
+from ...pki import SvidError
+from .core import Overload, Wfm
+from .faults import FAULTS
+from .identity import client_spiffe_id, policy_entry
+from .problems import PROBLEM_MEDIA_TYPE, Problem
+from .southbound import Handler
+
+LOG = logging.getLogger("margo_conformance.reference.wfm.admin")
+MAX_ADMIN_BODY = 4 * 1024 * 1024
+
+
+class Admin:
+    def __init__(self, wfm: Wfm, *, on_faults_changed: Callable[[], None] | None = None) -> None:
+        self.wfm = wfm
+        self.on_faults_changed = on_faults_changed  # the server re-applies TLS faults to live contexts
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[_errors], client_max_size=MAX_ADMIN_BODY)
+        r = app.router
+        r.add_post("/admin/clients/accept", self.accept)
+        r.add_post("/admin/clients/retire", self.retire)
+        r.add_post("/admin/deployments", self.create_deployment)
+        r.add_put("/admin/deployments/{id}", self.replace_deployment)
+        r.add_delete("/admin/deployments/{id}", self.delete_deployment)
+        r.add_get("/admin/state", self.state)
+        r.add_get("/admin/faults", self.get_faults)
+        r.add_post("/admin/faults", self.set_faults)
+        r.add_post("/admin/overload", self.set_overload)
+        r.add_get("/admin/requests", self.get_requests)
+        r.add_delete("/admin/requests", self.clear_requests)
+        return app
+
+    async def accept(self, request: web.Request) -> web.StreamResponse:
+        body = await _body(request)
+        try:
+            entry = policy_entry(body, self.wfm.trust_domain, self.wfm.wfm_id)
+        except (ValueError, SvidError) as exc:
+            raise Problem.of("semantic-error", str(exc)) from None
+        self.wfm.accept(entry)
+        return web.json_response({"accepted": {entry.kind: entry.value}})
+
+    async def retire(self, request: web.Request) -> web.StreamResponse:
+        body = await _body(request)
+        value = (body.get("spiffe_id") or body.get("client_id")) if isinstance(body, dict) else None
+        if not isinstance(value, str):
+            raise Problem.of("semantic-error", 'expected {"spiffe_id"} or {"client_id"}')
+        try:
+            spiffe_id = client_spiffe_id(value, self.wfm.trust_domain, self.wfm.wfm_id)
+        except SvidError as exc:
+            raise Problem.of("semantic-error", str(exc)) from None
+        self.wfm.retire(spiffe_id)
+        return web.json_response({"retired": spiffe_id})
+
+    async def create_deployment(self, request: web.Request) -> web.StreamResponse:
+        deployment = self.wfm.deploy(**_deployment_arguments(await _body(request)))
+        return web.json_response({"deploymentId": deployment.id, "digest": deployment.digest}, status=201)
+
+    async def replace_deployment(self, request: web.Request) -> web.StreamResponse:
+        arguments = _deployment_arguments(await _body(request))
+        deployment = self.wfm.deploy(**arguments, deployment_id=request.match_info["id"])
+        return web.json_response({"deploymentId": deployment.id, "digest": deployment.digest})
+
+    async def delete_deployment(self, request: web.Request) -> web.StreamResponse:
+        self.wfm.undeploy(request.match_info["id"])
+        return web.Response(status=204)
+
+    async def state(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.wfm.state(), dumps=_dumps)
+
+    async def get_faults(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(
+            {
+                "active": sorted(self.wfm.faults.names),
+                "catalogue": [
+                    {"name": f.name, "requirement": f.requirement, "area": f.area, "summary": f.summary}
+                    for f in FAULTS.values()
+                ],
+            },
+            dumps=_dumps,
+        )
+
+    async def set_faults(self, request: web.Request) -> web.StreamResponse:
+        body = await _body(request)
+        names = body.get("faults") if isinstance(body, dict) else None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise Problem.of("semantic-error", 'expected {"faults": [names]}')
+        try:
+            previous = self.wfm.replace_faults(names)
+        except UsageError as exc:
+            raise Problem.of("semantic-error", exc.diagnostics()) from None
+        if self.on_faults_changed is not None:
+            self.on_faults_changed()
+        return web.json_response({"active": sorted(self.wfm.faults.names), "previous": sorted(previous)})
+
+    async def set_overload(self, request: web.Request) -> web.StreamResponse:
+        body = await _body(request)
+        if not isinstance(body, dict):
+            raise Problem.of("semantic-error", 'expected {"status": 429|503|null, "retry_after", "requests"}')
+        status = body.get("status")
+        if status is None:
+            self.wfm.overload = None
+            return web.json_response({"overload": None})
+        retry_after, remaining = body.get("retry_after", 1), body.get("requests")
+        if (
+            status not in (429, 503)
+            or not _count(retry_after, minimum=0)
+            or not (remaining is None or _count(remaining, minimum=1))
+        ):
+            raise Problem.of("semantic-error", "status 429|503, retry_after >= 0 and requests >= 1 (or null)")
+        self.wfm.overload = Overload(status=status, retry_after=retry_after, remaining=remaining)
+        return web.json_response(
+            {"overload": {"status": status, "retry_after": retry_after, "requests": remaining}}
+        )
+
+    async def get_requests(self, request: web.Request) -> web.StreamResponse:
+        try:
+            since = int(request.query.get("since", "0"))
+        except ValueError:
+            raise Problem.of("invalid-request", "since must be an integer") from None
+        records = list(self.wfm.requests)[max(since, 0) :]
+        return web.json_response({"requests": [r.as_dict() for r in records], "next": since + len(records)})
+
+    async def clear_requests(self, request: web.Request) -> web.StreamResponse:
+        self.wfm.requests.clear()
+        return web.Response(status=204)
+
+
+def _deployment_arguments(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise Problem.of("invalid-request", "expected a JSON object")
+    missing = [
+        k for k in ("client_id", "device_id", "application_description") if not isinstance(body.get(k), str)
+    ]
+    if missing:
+        raise Problem.of("semantic-error", f"missing or not strings: {', '.join(missing)}")
+    parameters = body.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise Problem.of("semantic-error", "parameters must be an object {name: value}")
+    return {
+        "client_id": body["client_id"],
+        "device_id": body["device_id"],
+        "description_text": body["application_description"],
+        "parameters": parameters,
+    }
+
+
+def _count(value: Any, *, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+async def _body(request: web.Request) -> Any:
+    try:
+        return json.loads(await request.read())
+    except ValueError as exc:
+        raise Problem.of("invalid-request", f"the body is not JSON: {exc}") from None
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except Problem as problem:
+        failure = problem
+    except web.HTTPException as exc:
+        failure = Problem(status=exc.status, detail=exc.reason)
+    except Exception:
+        LOG.exception("admin %s %s failed", request.method, request.path)
+        failure = Problem(status=500, detail="internal error")
+    return web.Response(
+        status=failure.status, body=failure.encoded(), headers={"Content-Type": PROBLEM_MEDIA_TYPE}
+    )

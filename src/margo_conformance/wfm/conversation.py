@@ -1,0 +1,156 @@
+"""One WFM scenario's conversation: its clients, what the operator provisioned, what the WFM answered.
+
+Steps stay thin by calling these methods; every exchange is kept, so a failing check can show the
+whole transcript. Each scenario has its own identities, devices and deployments, removed afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import Blocked
+from ..pki import Flaw, SpiffeId
+from ..pki.tls import legacy_tls11_client_context
+from .client import Exchange, VirtualClient
+from .subject import WfmSubject
+
+
+@dataclass
+class Deployed:
+    package: str
+    description: Path
+    parameters: dict[str, Any]
+    deployment_id: str
+    device_id: str
+    client: SpiffeId
+
+    def description_document(self) -> dict[str, Any]:
+        document: dict[str, Any] = yaml.safe_load(self.description.read_text(encoding="utf-8"))
+        return document
+
+
+@dataclass
+class Party:
+    """One virtual client and everything it received."""
+
+    client: VirtualClient
+    spiffe_id: SpiffeId
+    manifests: list[dict[str, Any]] = field(default_factory=list)
+    deployments: dict[str, bytes] = field(default_factory=dict)  # deploymentId -> YAML bytes as served
+    fetches: list[Exchange] = field(default_factory=list)
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        if not self.manifests:
+            raise Blocked("the client has not received a State Manifest yet")
+        return self.manifests[-1]
+
+
+@dataclass
+class Conversation:
+    subject: WfmSubject
+    packages: Path  # fixtures/packages
+    parties: dict[str, Party] = field(default_factory=dict)  # "client" / "other client"
+    exchanges: list[Exchange] = field(default_factory=list)
+    deployed: list[Deployed] = field(default_factory=list)
+
+    # -- who talks -------------------------------------------------------------------------------
+    def add_client(self, role: str, *, flaw: Flaw | None = None, accepted: bool = True) -> Party:
+        client, spiffe_id = self.subject.client(flaw=flaw, accepted=accepted)
+        client.log = self.exchanges
+        self.parties[role] = Party(client, spiffe_id)
+        return self.parties[role]
+
+    def add_anonymous_client(self) -> Party:
+        client = self.subject.anonymous_client()
+        client.log = self.exchanges
+        self.parties["client"] = Party(
+            client, SpiffeId.client(self.subject.pki.trust_domain, self.subject.pki.wfm_id, "anonymous")
+        )
+        return self.parties["client"]
+
+    def offer_only_tls11(self, role: str = "client") -> None:
+        """Replace the party's connection by one that offers nothing newer than TLS 1.1."""
+        party = self.party(role)
+        files = party.client.svid
+        context = legacy_tls11_client_context(files, self.subject.pki.bundle_pem)
+        party.client.close()
+        party.client = type(party.client)(
+            self.subject.url,
+            files,
+            self.subject.pki.bundle_pem,
+            context=context,
+            timeout_s=self.subject.timeout_s,
+            log=self.exchanges,
+        )
+
+    def party(self, role: str) -> Party:
+        try:
+            return self.parties[role]
+        except KeyError:
+            raise Blocked(f"the scenario has no '{role}'") from None
+
+    @property
+    def last(self) -> Exchange:
+        if not self.exchanges:
+            raise Blocked("no request was made")
+        return self.exchanges[-1]
+
+    # -- operator actions ------------------------------------------------------------------------
+    def deploy(
+        self, package: str, device_id: str, *, role: str = "client", parameters: dict[str, Any] | None = None
+    ) -> Deployed:
+        description = self.packages / package / "margo.yaml"
+        if not description.is_file():
+            raise Blocked(f"no bundled package {package!r}")
+        party = self.party(role)
+        values = dict(parameters or {})
+        deployment_id = self.subject.provisioner.deploy(
+            client=party.spiffe_id, device_id=device_id, description=description, parameters=values
+        )
+        deployed = Deployed(package, description, values, deployment_id, device_id, party.spiffe_id)
+        self.deployed.append(deployed)
+        return deployed
+
+    # -- client requests -------------------------------------------------------------------------
+    def ask_for_desired_state(
+        self, role: str = "client", *, accept: str | None = "default", if_none_match: str | None = None
+    ) -> Exchange:
+        party = self.party(role)
+        exchange = (
+            party.client.get_manifest(if_none_match=if_none_match)
+            if accept == "default"
+            else party.client.get_manifest(accept=accept, if_none_match=if_none_match)
+        )
+        if exchange.status == 200:
+            with contextlib.suppress(AssertionError):  # the checks report an unparseable body
+                party.manifests.append(exchange.json())
+        return exchange
+
+    def fetch_deployments(self, role: str = "client") -> None:
+        party = self.party(role)
+        for reference in party.manifest.get("deployments") or []:
+            exchange = party.client.fetch(str(reference["url"]))
+            party.fetches.append(exchange)
+            if exchange.status == 200:
+                party.deployments[str(reference["deploymentId"])] = exchange.decoded_body()
+
+    def first_deployment(self, role: str = "client") -> dict[str, Any]:
+        deployments = self.party(role).manifest.get("deployments") or []
+        if not deployments:
+            raise Blocked("the manifest lists no deployment (was it provisioned?)")
+        first: dict[str, Any] = deployments[0]
+        return first
+
+    def close(self) -> None:
+        """Undo what the scenario provisioned (best effort) and close connections."""
+        for deployed in reversed(self.deployed):
+            with contextlib.suppress(Blocked):
+                self.subject.provisioner.undeploy(deployed.deployment_id)
+        for party in self.parties.values():
+            party.client.close()

@@ -1,0 +1,287 @@
+"""How the suite asks a WFM to do operator things (DESIGN.md §4): accept or retire a client, deploy.
+
+Three adapters behind one interface:
+- ``reference``: the suite's reference WFM, through its admin interface (never the southbound API);
+- ``command``: a vendor's CLI, one command template per operation (contract below);
+- ``manual``: the operator does it by hand and confirms at the terminal; without one, blocked.
+
+Command contract. Each template is split like a shell would (``shlex``) *before* placeholders are
+filled in, so a value can never become a new argument or shell syntax; no shell is run. Placeholders:
+``{spiffe_id}`` ``{client_id}`` ``{device_id}`` ``{app_description}`` (a file path) ``{parameters_file}``
+(a JSON file of name → value) ``{deployment_id}`` ``{status}`` ``{retry_after}``. Exit 0 means done;
+``deploy`` prints the new deploymentId on stdout (the last UUID printed, or JSON ``{"deploymentId": …}``).
+Every command has a time limit; its stderr is kept as evidence in the blocked verdict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import shlex
+import subprocess
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import Blocked, UsageError
+from ..pki import SpiffeId
+
+UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+class Provisioner(Protocol):
+    def accept_client(self, spiffe_id: SpiffeId) -> None: ...
+    def retire_client(self, spiffe_id: SpiffeId) -> None: ...
+    def deploy(
+        self, *, client: SpiffeId, device_id: str, description: Path, parameters: Mapping[str, Any]
+    ) -> str: ...
+    def update(self, deployment_id: str, *, description: Path, parameters: Mapping[str, Any]) -> None: ...
+    def undeploy(self, deployment_id: str) -> None: ...
+    def overload(self, *, status: int, retry_after: int) -> None: ...
+    def restart(self) -> None: ...
+
+
+class ReferenceProvisioner:
+    """The reference WFM's admin interface (plain HTTP on loopback)."""
+
+    def __init__(self, admin_url: str, *, timeout_s: float = 10.0) -> None:
+        self._admin = admin_url.rstrip("/")
+        self._timeout = timeout_s
+
+    def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self._admin + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310 - loopback admin URL
+                payload = response.read()
+        except urllib.error.HTTPError as exc:
+            raise Blocked(
+                f"reference WFM admin {method} {path}: HTTP {exc.code}: {exc.read()[:300]!r}"
+            ) from None
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise Blocked(f"reference WFM admin {method} {path} unreachable: {exc}") from None
+        return json.loads(payload) if payload else None
+
+    def accept_client(self, spiffe_id: SpiffeId) -> None:
+        self._call("POST", "/admin/clients/accept", {"spiffe_id": str(spiffe_id)})
+
+    def retire_client(self, spiffe_id: SpiffeId) -> None:
+        self._call("POST", "/admin/clients/retire", {"spiffe_id": str(spiffe_id)})
+
+    def deploy(
+        self, *, client: SpiffeId, device_id: str, description: Path, parameters: Mapping[str, Any]
+    ) -> str:
+        answer = self._call(
+            "POST", "/admin/deployments", _deployment_body(client, device_id, description, parameters)
+        )
+        return str(answer["deploymentId"])
+
+    def update(self, deployment_id: str, *, description: Path, parameters: Mapping[str, Any]) -> None:
+        body = {
+            "application_description": description.read_text(encoding="utf-8"),
+            "parameters": dict(parameters),
+        }
+        self._call("PUT", f"/admin/deployments/{deployment_id}", body)
+
+    def undeploy(self, deployment_id: str) -> None:
+        self._call("DELETE", f"/admin/deployments/{deployment_id}")
+
+    def overload(self, *, status: int, retry_after: int) -> None:
+        self._call("POST", "/admin/overload", {"status": status, "retry_after": retry_after, "requests": 1})
+
+    def restart(self) -> None:
+        raise Blocked("the reference WFM is restarted by the suite itself, not through its admin interface")
+
+
+def _deployment_body(
+    client: SpiffeId, device_id: str, description: Path, parameters: Mapping[str, Any]
+) -> dict[str, Any]:
+    return {
+        "client_id": str(client.client_id),
+        "spiffe_id": str(client),
+        "device_id": device_id,
+        "application_description": description.read_text(encoding="utf-8"),
+        "parameters": dict(parameters),
+    }
+
+
+class CommandProvisioner:
+    """A vendor's command line, one template per operation (see the module docstring)."""
+
+    def __init__(self, templates: Mapping[str, Any], *, timeout_s: float = 60.0) -> None:
+        self._templates = {k: str(v) for k, v in templates.items() if k not in ("type", "timeout_s")}
+        self._timeout = float(templates.get("timeout_s", timeout_s))
+
+    def _run(self, operation: str, **values: str) -> str:
+        template = self._templates.get(operation)
+        if template is None:
+            raise Blocked(
+                f"the SUT's provisioner has no '{operation}' command, so this precondition cannot be set up"
+            )
+        try:
+            argv = [part.format(**values) for part in shlex.split(template)]
+        except (KeyError, ValueError) as exc:
+            raise UsageError(f"provisioner.{operation}: bad template {template!r}: {exc}") from None
+        try:
+            result = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=self._timeout,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise Blocked(f"provisioner.{operation}: command not found: {argv[0]}") from None
+        except subprocess.TimeoutExpired:
+            raise Blocked(
+                f"provisioner.{operation}: no answer within {self._timeout:.0f} s: {shlex.join(argv)}"
+            ) from None
+        if result.returncode != 0:
+            raise Blocked(
+                f"provisioner.{operation} failed (exit {result.returncode}): {shlex.join(argv)}\n"
+                f"stderr: {result.stderr.strip()[-1500:]}"
+            )
+        return result.stdout
+
+    def accept_client(self, spiffe_id: SpiffeId) -> None:
+        self._run("accept_client", spiffe_id=str(spiffe_id), client_id=str(spiffe_id.client_id))
+
+    def retire_client(self, spiffe_id: SpiffeId) -> None:
+        self._run("retire_client", spiffe_id=str(spiffe_id), client_id=str(spiffe_id.client_id))
+
+    def deploy(
+        self, *, client: SpiffeId, device_id: str, description: Path, parameters: Mapping[str, Any]
+    ) -> str:
+        with _parameters_file(parameters) as parameters_file:
+            stdout = self._run(
+                "deploy",
+                spiffe_id=str(client),
+                client_id=str(client.client_id),
+                device_id=device_id,
+                app_description=str(description),
+                parameters_file=parameters_file,
+            )
+        return deployment_id_from(stdout)
+
+    def update(self, deployment_id: str, *, description: Path, parameters: Mapping[str, Any]) -> None:
+        with _parameters_file(parameters) as parameters_file:
+            self._run(
+                "update",
+                deployment_id=deployment_id,
+                app_description=str(description),
+                parameters_file=parameters_file,
+            )
+
+    def undeploy(self, deployment_id: str) -> None:
+        self._run("undeploy", deployment_id=deployment_id)
+
+    def overload(self, *, status: int, retry_after: int) -> None:
+        self._run("overload", status=str(status), retry_after=str(retry_after))
+
+    def restart(self) -> None:
+        self._run("restart")
+
+
+def deployment_id_from(stdout: str) -> str:
+    """The deploymentId a deploy command printed: JSON {"deploymentId": …}, else the last UUID."""
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and isinstance(value.get("deploymentId"), str):
+            return str(value["deploymentId"])
+    found: list[str] = UUID.findall(stdout)
+    if not found:
+        raise Blocked(
+            f"the deploy command printed no deploymentId (a UUID or JSON); stdout: {stdout[-500:]!r}"
+        )
+    return found[-1]
+
+
+@contextlib.contextmanager
+def _parameters_file(parameters: Mapping[str, Any]) -> Iterator[str]:
+    """A temporary JSON file of parameter values, removed afterwards."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="margo-params-", delete=False) as handle:
+        json.dump(dict(parameters), handle)
+    try:
+        yield handle.name
+    finally:
+        Path(handle.name).unlink(missing_ok=True)
+
+
+class ManualProvisioner:
+    """The operator acts by hand; the suite waits at the terminal (bounded), else the scenario is blocked."""
+
+    def __init__(self, *, timeout_s: float = 300.0) -> None:
+        self._timeout = timeout_s
+
+    def _ask(self, instruction: str, *, answer: str = "press Enter when done") -> str:
+        try:
+            terminal = open("/dev/tty", "r+", encoding="utf-8")  # noqa: SIM115 - closed below
+        except OSError:
+            raise Blocked(f"manual provisioner needs an operator at a terminal to: {instruction}") from None
+        with terminal:
+            terminal.write(
+                f"\n[margo-conformance] OPERATOR: {instruction}\n  ({answer}; {self._timeout:.0f} s) > "
+            )
+            terminal.flush()
+            import select
+
+            ready, _, _ = select.select([terminal], [], [], self._timeout)
+            if not ready:
+                raise Blocked(f"no operator confirmation within {self._timeout:.0f} s for: {instruction}")
+            return terminal.readline().strip()
+
+    def accept_client(self, spiffe_id: SpiffeId) -> None:
+        self._ask(f"add {spiffe_id} to the WFM's accepted-client policy")
+
+    def retire_client(self, spiffe_id: SpiffeId) -> None:
+        self._ask(f"retire the client {spiffe_id} (keep its SVID valid)")
+
+    def deploy(
+        self, *, client: SpiffeId, device_id: str, description: Path, parameters: Mapping[str, Any]
+    ) -> str:
+        reply = self._ask(
+            f"deploy {description} with parameters {json.dumps(dict(parameters))} "
+            f"to device {device_id!r} of client {client}",
+            answer="type the new deploymentId",
+        )
+        return deployment_id_from(reply)
+
+    def update(self, deployment_id: str, *, description: Path, parameters: Mapping[str, Any]) -> None:
+        self._ask(
+            f"update deployment {deployment_id} to {description} "
+            f"with parameters {json.dumps(dict(parameters))}"
+        )
+
+    def undeploy(self, deployment_id: str) -> None:
+        self._ask(f"remove deployment {deployment_id}")
+
+    def overload(self, *, status: int, retry_after: int) -> None:
+        raise Blocked("overloading a WFM on purpose cannot be done by hand reliably")
+
+    def restart(self) -> None:
+        self._ask("restart the WFM (keep its data) and wait until it serves again")
+
+
+def make_provisioner(config: Mapping[str, Any], *, admin_url: str | None = None) -> Provisioner:
+    kind = config.get("type")
+    if kind == "reference":
+        if admin_url is None:
+            raise UsageError(
+                "provisioner type 'reference' works only with the suite's reference WFM (wfm.reference: true)"
+            )
+        return ReferenceProvisioner(admin_url)
+    if kind == "command":
+        return CommandProvisioner(config)
+    if kind == "manual":
+        return ManualProvisioner(timeout_s=float(config.get("timeout_s", 300.0)))
+    raise UsageError(f"unknown provisioner type {kind!r}")

@@ -10,11 +10,11 @@ import gzip
 import io
 import posixpath
 import tarfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from .compression import GZIP_WBITS, inflate
 
 MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024
 MAX_MEMBERS = 10_000
@@ -33,24 +33,10 @@ def decompress_gzip(data: bytes, *, limit: int = MAX_DECOMPRESSED_BYTES) -> byte
     """The gunzipped bytes, refusing inputs that are not gzip or inflate beyond ``limit``."""
     if data[:2] != b"\x1f\x8b":
         raise InputError("not gzip data (no gzip magic number)")
-    out = bytearray()
-    rest = data
-    while rest:  # a gzip file may hold several members; tar and gzip read them all, so must we
-        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            out += decompressor.decompress(rest, limit + 1 - len(out))
-        except zlib.error as exc:
-            raise InputError(f"corrupt gzip data: {exc}") from None
-        if len(out) > limit or decompressor.unconsumed_tail:
-            raise InputError(f"archive inflates beyond {_size(limit)}; refusing it")
-        if not decompressor.eof:
-            raise InputError("truncated gzip data (the stream ends early)")
-        rest = decompressor.unused_data
-    return bytes(out)
-
-
-def _size(count: int) -> str:
-    return f"{count // (1024 * 1024)} MiB" if count >= 1024 * 1024 else f"{count} bytes"
+    try:
+        return inflate(data, wbits=GZIP_WBITS, limit=limit, several=True)
+    except ValueError as exc:
+        raise InputError(f"gzip data: {exc}".replace("compressed data", "gzip data")) from None
 
 
 def open_tar_gz(data: bytes) -> tarfile.TarFile:

@@ -19,7 +19,6 @@ import socket
 import ssl
 import threading
 import time
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -28,6 +27,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from .. import __version__
+from .._internal.compression import GZIP_WBITS, RAW_WBITS, ZLIB_WBITS, inflate
 from ..pki import SpiffeId, SvidFiles
 from ..pki.ids import SvidError
 from ..pki.policy import spiffe_id_of
@@ -128,33 +128,15 @@ def decode_content(body: bytes, codings: list[str], *, limit: int = MAX_BODY_BYT
     data = body
     for coding in reversed(codings):
         if coding in ("gzip", "x-gzip"):
-            data = _inflate(data, 16 + zlib.MAX_WBITS, limit, several=True)
+            data = inflate(data, wbits=GZIP_WBITS, limit=limit, several=True)
         elif coding == "deflate":  # RFC 9110: zlib-wrapped; some servers send raw deflate
             try:
-                data = _inflate(data, zlib.MAX_WBITS, limit, several=False)
+                data = inflate(data, wbits=ZLIB_WBITS, limit=limit)
             except ValueError:
-                data = _inflate(data, -zlib.MAX_WBITS, limit, several=False)
+                data = inflate(data, wbits=RAW_WBITS, limit=limit)
         else:
             raise ValueError(f"unsupported Content-Encoding {coding!r} (the suite decodes gzip and deflate)")
     return data
-
-
-def _inflate(data: bytes, wbits: int, limit: int, *, several: bool) -> bytes:
-    out = bytearray()
-    rest = data
-    while True:
-        decompressor = zlib.decompressobj(wbits)
-        try:
-            out += decompressor.decompress(rest, limit + 1 - len(out))
-        except zlib.error as exc:
-            raise ValueError(f"corrupt compressed data: {exc}") from None
-        if len(out) > limit or decompressor.unconsumed_tail:
-            raise ValueError(f"decoded body exceeds {limit} bytes")
-        if not decompressor.eof:
-            raise ValueError("truncated compressed data")
-        rest = decompressor.unused_data
-        if not several or not rest:
-            return bytes(out)
 
 
 def _redacted(name: str, value: str) -> str:

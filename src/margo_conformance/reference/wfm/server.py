@@ -29,6 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..._internal.oci import is_loopback
 from ...errors import EnvironmentProblem, UsageError
 from ...pki import Flaw, Pki, SpiffeId, SvidFiles
 from ...pki.tls import TLS12_CIPHERS, server_context
@@ -162,7 +163,7 @@ class WfmServer:
 
     async def start(self) -> Endpoints:
         config = self.config
-        if config.admin_listen is not None and not _is_loopback(config.admin_listen[0]):
+        if config.admin_listen is not None and not is_loopback(config.admin_listen[0]):
             raise UsageError(f"the admin interface listens on loopback only, not {config.admin_listen[0]!r}")
         faults = FaultSet(config.faults)
         pki = Pki.load(config.pki_dir)
@@ -290,15 +291,6 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _RecognisingSite(web.SockSite):

@@ -225,6 +225,14 @@ def fetch_others_deployment(conversation: Conversation) -> None:
     conversation.party("client").client.fetch(str(conversation.first_deployment("other client")["url"]))
 
 
+@when("the client fetches the other client's bundle")
+def fetch_others_bundle(conversation: Conversation) -> None:
+    bundle = conversation.party("other client").manifest.get("bundle")
+    if not bundle:
+        raise Blocked("the other client's manifest has no bundle")
+    conversation.party("client").client.fetch(str(bundle["url"]))
+
+
 @when(parsers.parse('the client reports the status "{state}" of its first deployment'))
 def report_status(conversation: Conversation, state: str) -> None:
     first, version = conversation.first_deployment(), conversation.party("client").manifest["manifestVersion"]

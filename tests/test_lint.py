@@ -15,7 +15,7 @@ BIN = Path(sys.executable).parent
 @pytest.mark.parametrize(
     "command",
     [
-        ["ruff", "check", "src", "steps", "tests", "benchmarks"],
+        ["ruff", "check", "src", "steps", "tests", "benchmarks", "fixtures"],
         ["ruff", "format", "--check", "src", "steps"],
         ["mypy", "src", "steps"],
     ],

@@ -111,5 +111,7 @@ Feature: Desired state served by a WFM
     When the other client asks for its desired state
     And the client fetches the other client's first deployment
     Then the WFM answers 404 with the problem "deployment-not-found"
+    When the client fetches the other client's bundle
+    Then the WFM answers 404 with the problem "invalid-bundle"
     When the client unregisters device "edge-1"
     Then the WFM answers 404 with the problem "device-not-found"

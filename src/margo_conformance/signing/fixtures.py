@@ -1,0 +1,289 @@
+"""The signing profile's signature fixtures, generated at test time into a registry.
+
+``SigningPki`` mints a publisher PKI (root → intermediate → code-signing leaves) with
+``cryptography``; EC keys are derived from fixed seeds, so the same names always get the same keys
+(RSA-3072 keys are generated once per process). ``generate_fixtures`` publishes a package (vendor-a's
+Compose application by default) once per fixture, each in its own namespace, and makes it:
+
+==========================  ================================================================
+``valid``                   signed (ES256) by a leaf of the trusted publisher root
+``valid-ps256``             signed (PS256, RSA-3072) by a trusted leaf
+``unsigned``                no signature at all
+``tampered``                signed, then the tag re-pushed with a changed manifest (the old
+                            signature stays attached to the old digest)
+``untrusted-ca``            signed by a leaf of a root that is not in the trust store
+``expired-no-timestamp``    signed while the leaf was valid (claimed signing time), leaf expired
+                            since, no RFC 3161 timestamp
+``rs256``                   signed with RS256 (RSA-3072), which SUP-03 forbids
+``forbidden-eku``           signing leaf whose extendedKeyUsage is serverAuth
+``other-digest``            a valid signature over another artifact's descriptor, attached as a
+                            referrer of this one
+==========================  ================================================================
+
+``EXPECTED`` gives each fixture's verdict per level (see ``policy`` for the level table).
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import functools
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from .._internal.oci import OciClient, OciReference
+from ..package.publish import PublishedPackage, publish_package
+from .envelope import Descriptor, SigningKey
+from .oci_signatures import SignedArtifact, manifest_descriptor, sign_artifact
+from .policy import Level, Outcome
+
+COUNTRY, STATE = "DE", "Berlin"
+BACKDATE = datetime.timedelta(minutes=5)
+
+
+class Fixture(enum.StrEnum):
+    VALID = "valid"
+    VALID_PS256 = "valid-ps256"
+    UNSIGNED = "unsigned"
+    TAMPERED = "tampered"
+    UNTRUSTED_CA = "untrusted-ca"
+    EXPIRED_NO_TIMESTAMP = "expired-no-timestamp"
+    RS256 = "rs256"
+    FORBIDDEN_EKU = "forbidden-eku"
+    OTHER_DIGEST = "other-digest"
+
+
+_V, _F = Outcome.VERIFIED, Outcome.FAILED
+EXPECTED: Mapping[Fixture, Mapping[Level, Outcome]] = {
+    Fixture.VALID: {Level.STRICT: _V, Level.PERMISSIVE: _V, Level.AUDIT: _V},
+    Fixture.VALID_PS256: {Level.STRICT: _V, Level.PERMISSIVE: _V, Level.AUDIT: _V},
+    # authenticity (no signature / untrusted / certificate rules): audit only logs
+    Fixture.UNSIGNED: {Level.STRICT: _F, Level.PERMISSIVE: _F, Level.AUDIT: _V},
+    Fixture.TAMPERED: {Level.STRICT: _F, Level.PERMISSIVE: _F, Level.AUDIT: _V},
+    Fixture.UNTRUSTED_CA: {Level.STRICT: _F, Level.PERMISSIVE: _F, Level.AUDIT: _V},
+    Fixture.FORBIDDEN_EKU: {Level.STRICT: _F, Level.PERMISSIVE: _F, Level.AUDIT: _V},
+    # authentic timestamp: permissive and audit log
+    Fixture.EXPIRED_NO_TIMESTAMP: {Level.STRICT: _F, Level.PERMISSIVE: _V, Level.AUDIT: _V},
+    # integrity (forbidden algorithm, signed descriptor is another artifact): enforced at every level
+    Fixture.RS256: {Level.STRICT: _F, Level.PERMISSIVE: _F, Level.AUDIT: _F},
+    Fixture.OTHER_DIGEST: {Level.STRICT: _F, Level.PERMISSIVE: _F, Level.AUDIT: _F},
+}
+
+
+# -- the publisher PKI --------------------------------------------------------------------------------
+
+
+def _seeded_ec_key(seed: str) -> ec.EllipticCurvePrivateKey:
+    curve = ec.SECP256R1()
+    order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    value = int.from_bytes(hashlib.sha256(f"margo-conformance/{seed}".encode()).digest(), "big")
+    return ec.derive_private_key(value % (order - 1) + 1, curve)
+
+
+@functools.cache
+def _rsa_key(label: str) -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=3072)
+
+
+def _name(organization: str, common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, COUNTRY),
+            x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, STATE),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64]),
+        ]
+    )
+
+
+def _usage(*, signing: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=signing,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=not signing,
+        crl_sign=not signing,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+@dataclass(frozen=True)
+class Signer:
+    key: SigningKey
+    chain: tuple[x509.Certificate, ...]  # leaf, intermediate, root
+
+
+class SigningPki:
+    """A publisher's root and intermediate CA, minting code-signing leaves."""
+
+    def __init__(self, organization: str, *, now: datetime.datetime | None = None) -> None:
+        self.organization = organization
+        self.now = (now or datetime.datetime.now(datetime.UTC)).replace(microsecond=0)
+        self.root_key = _seeded_ec_key(f"{organization}/root")
+        self.root = self._ca(f"{organization} root", self.root_key, None, self.root_key, path_length=1)
+        self.intermediate_key = _seeded_ec_key(f"{organization}/intermediate")
+        self.intermediate = self._ca(
+            f"{organization} signing CA", self.intermediate_key, self.root, self.root_key, path_length=0
+        )
+
+    def _ca(
+        self,
+        common_name: str,
+        key: ec.EllipticCurvePrivateKey,
+        issuer: x509.Certificate | None,
+        issuer_key: ec.EllipticCurvePrivateKey,
+        *,
+        path_length: int,
+    ) -> x509.Certificate:
+        subject = _name(self.organization, common_name)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer.subject if issuer is not None else subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(self.now - datetime.timedelta(days=400))
+            .not_valid_after(self.now + datetime.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+            .add_extension(_usage(signing=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        )
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    def leaf(
+        self,
+        label: str,
+        *,
+        rsa_key: bool = False,
+        ekus: Sequence[x509.ObjectIdentifier] = (ExtendedKeyUsageOID.CODE_SIGNING,),
+        not_before: datetime.datetime | None = None,
+        not_after: datetime.datetime | None = None,
+        extra: Sequence[x509.ExtensionType] = (),
+    ) -> Signer:
+        key: SigningKey = _rsa_key(label) if rsa_key else _seeded_ec_key(f"{self.organization}/{label}")
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(_name(self.organization, label))
+            .issuer_name(self.intermediate.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before or self.now - BACKDATE)
+            .not_valid_after(not_after or self.now + datetime.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(_usage(signing=True), critical=True)
+        )
+        if ekus:
+            builder = builder.add_extension(x509.ExtendedKeyUsage(list(ekus)), critical=False)
+        for extension in extra:
+            builder = builder.add_extension(extension, critical=False)
+        leaf = builder.sign(self.intermediate_key, hashes.SHA256())
+        return Signer(key, (leaf, self.intermediate, self.root))
+
+    def write_trust_store(self, directory: Path, name: str = "publisher") -> Path:
+        """``<directory>/x509/ca/<name>/root.pem``: the root as the operator distributes it."""
+        store = directory / "x509" / "ca" / name
+        store.mkdir(parents=True, exist_ok=True)
+        (store / "root.pem").write_bytes(self.root.public_bytes(serialization.Encoding.PEM))
+        return directory
+
+
+# -- generation ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignatureFixture:
+    kind: Fixture
+    reference: str  # oci://host/ns/repo:tag — what a consumer is asked to deploy
+    digest: str  # what the tag points to now
+    published: PublishedPackage
+    signature: SignedArtifact | None
+
+
+def default_package() -> Path:
+    from ..paths import suite_root
+
+    return suite_root() / "fixtures" / "packages" / "vendor-a-compose"
+
+
+def generate_fixtures(
+    registry_host: str,
+    *,
+    package_dir: Path | None = None,
+    publisher: SigningPki | None = None,
+    rogue: SigningPki | None = None,
+    kinds: Sequence[Fixture] = tuple(Fixture),
+    prefix: str = "sig",
+) -> dict[Fixture, SignatureFixture]:
+    """Publish the package once per fixture kind (namespace ``<prefix>-<kind>``) and sign it so."""
+    package = package_dir or default_package()
+    publisher = publisher or SigningPki("vendor-a")
+    result: dict[Fixture, SignatureFixture] = {}
+    with OciClient(registry_host) as client:
+        for kind in kinds:
+            published = publish_package(package, registry_host, namespace=f"{prefix}-{kind}")
+            result[kind] = _make(client, kind, published, publisher, rogue)
+    return result
+
+
+def _make(
+    client: OciClient,
+    kind: Fixture,
+    published: PublishedPackage,
+    publisher: SigningPki,
+    rogue: SigningPki | None,
+) -> SignatureFixture:
+    ref = OciReference.parse(published.reference)
+    repository, digest = ref.repository, published.manifest_digest
+    now = publisher.now
+    signature: SignedArtifact | None = None
+
+    def sign(signer: Signer, **options: object) -> SignedArtifact:
+        return sign_artifact(client, repository, digest, signer.key, signer.chain, **options)  # type: ignore[arg-type]
+
+    if kind is Fixture.VALID:
+        signature = sign(publisher.leaf("release-signer"))
+    elif kind is Fixture.VALID_PS256:
+        signature = sign(publisher.leaf("release-signer-rsa", rsa_key=True), alg="PS256")
+    elif kind is Fixture.TAMPERED:
+        signature = sign(publisher.leaf("release-signer"))
+        body, _, _ = client.get_manifest(repository, digest)
+        manifest = json.loads(body)
+        manifest.setdefault("annotations", {})["org.example.tampered"] = "layer swapped after signing"
+        digest = client.push_manifest(repository, str(ref.tag), manifest)
+    elif kind is Fixture.UNTRUSTED_CA:
+        signer = (rogue or SigningPki("rogue-publisher")).leaf("release-signer")
+        signature = sign(signer)
+    elif kind is Fixture.EXPIRED_NO_TIMESTAMP:
+        signer = publisher.leaf(
+            "old-signer",
+            not_before=now - datetime.timedelta(days=60),
+            not_after=now - datetime.timedelta(days=1),
+        )
+        signature = sign(signer, signing_time=now - datetime.timedelta(days=10))
+    elif kind is Fixture.RS256:
+        signature = sign(publisher.leaf("legacy-signer-rsa", rsa_key=True), alg="RS256", allow_forbidden=True)
+    elif kind is Fixture.FORBIDDEN_EKU:
+        signature = sign(publisher.leaf("tls-server", ekus=(ExtendedKeyUsageOID.SERVER_AUTH,)))
+    elif kind is Fixture.OTHER_DIGEST:
+        other = _other_artifact(client, published)
+        signature = sign(publisher.leaf("release-signer"), target=other)
+    return SignatureFixture(kind, published.reference, digest, published, signature)
+
+
+def _other_artifact(client: OciClient, published: PublishedPackage) -> Descriptor:
+    """Another artifact of the same publisher: its first component's manifest if it has one."""
+    for component in published.components:
+        ref = OciReference.parse(component.reference)
+        return manifest_descriptor(client, ref.repository, component.manifest_digest)
+    return Descriptor("application/vnd.oci.image.manifest.v1+json", published.description_digest, 1)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..reference.wfm import FAULTS, WfmConfig, parse_address, run_wfm
-from ..reference.wfm.faults import check_names
+from ..reference.wfm.faults import FaultSet
 
 app = typer.Typer(help="Reference implementations of the Margo roles.", no_args_is_help=True)
 
@@ -33,7 +33,7 @@ def wfm(
 ) -> None:
     """Run the reference WFM in the foreground until SIGTERM/SIGINT; prints its URLs as one JSON line."""
     faults = tuple(fault or ())
-    check_names(faults)
+    FaultSet(faults)  # an unknown name is a usage error listing the known ones
     config = WfmConfig(
         pki_dir=pki,
         state_dir=state,

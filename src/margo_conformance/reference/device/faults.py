@@ -9,31 +9,12 @@ scenarios that cover the named requirement must fail against it, and only those.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from ...errors import UsageError
+from ..faults import Fault as Fault
+from ..faults import FaultSet as SharedFaultSet
+from ..faults import catalogue
 
-
-@dataclass(frozen=True)
-class Fault:
-    """One named violation of one requirement."""
-
-    name: str
-    requirement: str
-    summary: str
-    area: str  # manifest | digest | identity | retry | state | deployment | status
-
-
-def _catalogue(*faults: Fault) -> dict[str, Fault]:
-    table: dict[str, Fault] = {}
-    for fault in faults:
-        if fault.name in table:
-            raise ValueError(f"duplicate fault {fault.name}")
-        table[fault.name] = fault
-    return table
-
-
-FAULTS: dict[str, Fault] = _catalogue(
+FAULTS: dict[str, Fault] = catalogue(
     # -- manifest acceptance (protocol digest §9 step 2) --
     Fault(
         "accepts-rollback",
@@ -133,27 +114,8 @@ FAULTS: dict[str, Fault] = _catalogue(
 )
 
 
-def check_names(names: Iterable[str]) -> frozenset[str]:
-    """The names as a set; an unknown name is a usage error that lists the known ones."""
-    wanted = frozenset(names)
-    unknown = sorted(wanted - FAULTS.keys())
-    if unknown:
-        raise UsageError(f"unknown device fault(s) {', '.join(unknown)}; known: {', '.join(sorted(FAULTS))}")
-    return wanted
-
-
-class FaultSet:
+class FaultSet(SharedFaultSet):
     """The faults switched on in one device agent (fixed at start, like a mutant build)."""
 
     def __init__(self, names: Iterable[str] = ()) -> None:
-        self._active = check_names(names)
-
-    def active(self, name: str) -> bool:
-        """Whether ``name`` is switched on. A name outside the catalogue is a programming error."""
-        if name not in FAULTS:
-            raise KeyError(f"no device fault named {name!r} in the catalogue")
-        return name in self._active
-
-    @property
-    def names(self) -> frozenset[str]:
-        return self._active
+        super().__init__(FAULTS, names, kind="device fault")

@@ -10,33 +10,13 @@ it that way) and says in one line what the WFM then does wrong.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from ...errors import UsageError
+from ..faults import Fault as Fault
+from ..faults import FaultSet as SharedFaultSet
+from ..faults import catalogue
 
-
-@dataclass(frozen=True)
-class Fault:
-    """One named violation of one requirement."""
-
-    name: str
-    requirement: str
-    summary: str
-    area: str  # manifest | digest | capabilities | status | errors | identity | tls | deployment
-
-
-def _catalogue(*faults: Fault) -> dict[str, Fault]:
-    table: dict[str, Fault] = {}
-    for fault in faults:
-        if fault.name in table:
-            raise ValueError(f"duplicate fault {fault.name}")
-        table[fault.name] = fault
-    return table
-
-
-FAULTS: dict[str, Fault] = _catalogue(
+FAULTS: dict[str, Fault] = catalogue(
     # -- the State Manifest (GET /api/v1/deployments) --
     Fault("etag-weak", "DS-007", 'the manifest ETag is a weak validator (W/"sha256:…")', "manifest"),
     Fault(
@@ -303,35 +283,8 @@ FAULTS: dict[str, Fault] = _catalogue(
 TLS_FAULTS = frozenset(name for name, fault in FAULTS.items() if fault.area == "tls")
 
 
-def check_names(names: Iterable[str]) -> frozenset[str]:
-    """The names as a set; an unknown name is a usage error that lists the known ones."""
-    wanted = frozenset(names)
-    unknown = sorted(wanted - FAULTS.keys())
-    if unknown:
-        raise UsageError(f"unknown fault(s) {', '.join(unknown)}; known: {', '.join(sorted(FAULTS))}")
-    return wanted
-
-
-class FaultSet:
-    """The faults switched on in one running WFM; replaced as a whole at run time (thread-safe)."""
+class FaultSet(SharedFaultSet):
+    """The faults switched on in one running WFM; replaced as a whole at run time."""
 
     def __init__(self, names: Iterable[str] = ()) -> None:
-        self._lock = threading.Lock()
-        self._active = check_names(names)
-
-    def active(self, name: str) -> bool:
-        """Whether ``name`` is switched on. A name outside the catalogue is a programming error."""
-        if name not in FAULTS:
-            raise KeyError(f"no fault named {name!r} in the catalogue")
-        return name in self._active
-
-    def replace(self, names: Iterable[str]) -> frozenset[str]:
-        """Switch on exactly ``names``; returns the previous set."""
-        wanted = check_names(names)
-        with self._lock:
-            previous, self._active = self._active, wanted
-        return previous
-
-    @property
-    def names(self) -> frozenset[str]:
-        return self._active
+        super().__init__(FAULTS, names, kind="fault")

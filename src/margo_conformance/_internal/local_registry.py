@@ -157,7 +157,7 @@ class LocalRegistry:
                     return ""
             except requests.RequestException:
                 pass
-            time.sleep(0.05)
+            time.sleep(0.05)  # poll interval while awaiting readiness, bounded by the deadline above
         return f"/v2/ did not answer within {self._startup_timeout:g} s; log: {self._log_tail(log_path)}"
 
     @staticmethod

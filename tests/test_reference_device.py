@@ -917,3 +917,16 @@ def test_cores_are_never_summed_over_cpu_entries() -> None:
     verdict = evaluate({"capacityRequirements": {"cpu": {"cores": 3}}}, caps)
     assert not verdict.eligible and "CAP-005" in verdict.message
     assert quantity_bytes("59 Gi") == 59 * 1024**3  # errata INC-015
+
+
+def test_the_cli_refuses_unknown_device_faults_and_missing_files(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from margo_conformance.cli import app
+
+    runner = CliRunner()
+    common = ["reference", "device", "--wfm", "https://127.0.0.1:1", "--state", str(tmp_path / "s")]
+    missing = runner.invoke(app, [*common, "--cert", "/nope", "--key", "/nope", "--anchors", "/nope"])
+    assert missing.exit_code != 0 and "--cert /nope: no such file" in str(missing.exception)
+    unknown = runner.invoke(app, [*common, "--cert", "x", "--key", "x", "--anchors", "x", "--fault", "no-such"])
+    assert unknown.exit_code != 0 and "no-such" in str(unknown.exception)

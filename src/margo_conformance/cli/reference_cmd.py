@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from ..reference.device.faults import FAULTS as DEVICE_FAULTS
+from ..reference.device.faults import FaultSet as DeviceFaultSet
+from ..reference.device.service import DeviceArgs, run_device
 from ..reference.wfm import FAULTS, WfmConfig, parse_address, run_wfm
 from ..reference.wfm.faults import FaultSet
 
@@ -44,3 +47,44 @@ def wfm(
         faults=faults,
     )
     run_wfm(config, ready_file=ready_file, announce=typer.echo)
+
+
+@app.command("device")
+def device(
+    wfm: Annotated[str, typer.Option("--wfm", help="The WFM's Management Interface URL (routing only)")],
+    cert: Annotated[Path, typer.Option("--cert", help="The client's SVID chain PEM (leaf + intermediates)")],
+    key: Annotated[Path, typer.Option("--key", help="The client's private key PEM")],
+    anchors: Annotated[Path, typer.Option("--anchors", help="The trust bundle PEM (anchors only)")],
+    state: Annotated[Path, typer.Option("--state", help="Durable state directory (rollback protection)")],
+    device_id: Annotated[
+        str | None, typer.Option(help="The deviceId to report (default: the hostname)")
+    ] = None,
+    capabilities: Annotated[
+        Path | None, typer.Option(help="A DeviceCapabilitiesManifest (JSON/YAML); default: this host's facts")
+    ] = None,
+    poll_interval: Annotated[float, typer.Option(help="Seconds between desired-state polls")] = 30.0,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fault", help=f"Switch on a fault (repeatable); one of: {', '.join(sorted(DEVICE_FAULTS))}"
+        ),
+    ] = None,
+) -> None:
+    """Run the reference device agent in the foreground until SIGTERM/SIGINT.
+
+    It speaks the whole client protocol; workloads are held by its in-memory runtime until the Docker
+    Compose runtime is wired in (device persona, issue 4)."""
+    faults = tuple(fault or ())
+    DeviceFaultSet(faults)  # an unknown name is a usage error listing the known ones
+    args = DeviceArgs(
+        wfm=wfm,
+        cert=cert,
+        key=key,
+        anchors=anchors,
+        state=state,
+        device_id=device_id,
+        capabilities=capabilities,
+        poll_interval=poll_interval,
+        faults=faults,
+    )
+    raise typer.Exit(run_device(args))

@@ -928,5 +928,7 @@ def test_the_cli_refuses_unknown_device_faults_and_missing_files(tmp_path: Path)
     common = ["reference", "device", "--wfm", "https://127.0.0.1:1", "--state", str(tmp_path / "s")]
     missing = runner.invoke(app, [*common, "--cert", "/nope", "--key", "/nope", "--anchors", "/nope"])
     assert missing.exit_code != 0 and "--cert /nope: no such file" in str(missing.exception)
-    unknown = runner.invoke(app, [*common, "--cert", "x", "--key", "x", "--anchors", "x", "--fault", "no-such"])
+    unknown = runner.invoke(
+        app, [*common, "--cert", "x", "--key", "x", "--anchors", "x", "--fault", "no-such"]
+    )
     assert unknown.exit_code != 0 and "no-such" in str(unknown.exception)

@@ -108,6 +108,11 @@ def parse_duration(text: object) -> float | None:
     return total if position == len(value) and position > 0 else None
 
 
+def waits(properties: Mapping[str, Any]) -> bool:
+    """ADEP-009: ``wait`` defaults to true; only an explicit false lets the next component start early."""
+    return properties.get("wait", True) is not False
+
+
 def project_name(deployment_id: str, component: str) -> str:
     """``margo-<first 12 of the id>-<8 hex of its sha256>-<component>``, lowercase ``[a-z0-9_-]``
     (the hash keeps two ids that share 12 characters apart)."""
@@ -303,12 +308,12 @@ class ComposeRuntime:
                 outcomes.append(ComponentOutcome(name, "installed"))
             except ComponentFailure as exc:
                 outcomes.append(ComponentOutcome(name, "failed", StatusError(exc.code, name, exc.message)))
-                if properties.get("wait") is True:
+                if waits(properties):
                     stopped_by = name
             except MargoError as exc:  # registry unreachable, bad input …
                 error = StatusError("pull-failed", name, _trim(str(exc)))
                 outcomes.append(ComponentOutcome(name, "failed", error))
-                if properties.get("wait") is True:
+                if waits(properties):
                     stopped_by = name
         wanted = {project_name(deployment_id, str(e.get("name", ""))) for e in entries}
         for project in self._projects_of(deployment_id) - wanted:  # an update dropped a component
@@ -348,7 +353,7 @@ class ComposeRuntime:
         override = yaml.safe_dump(override_document(compose, labels), sort_keys=True)
         (directory / OVERRIDE_FILE).write_text(override, encoding="utf-8")
 
-        wait = properties.get("wait", True) is not False  # ADEP-009: wait defaults to true
+        wait = waits(properties)
         requested = parse_duration(properties.get("timeout"))
         limit = min(requested, self.timeout_s) if requested is not None else self.timeout_s
         limit = max(limit, 1.0)

@@ -7,8 +7,10 @@ from typing import Annotated
 
 import typer
 
+from ..errors import UsageError
 from ..reference.device.faults import FAULTS as DEVICE_FAULTS
 from ..reference.device.faults import FaultSet as DeviceFaultSet
+from ..reference.device.runtime_compose import ComposeRuntime
 from ..reference.device.service import DeviceArgs, run_device
 from ..reference.wfm import FAULTS, WfmConfig, parse_address, run_wfm
 from ..reference.wfm.faults import FaultSet
@@ -63,6 +65,10 @@ def device(
         Path | None, typer.Option(help="A DeviceCapabilitiesManifest (JSON/YAML); default: this host's facts")
     ] = None,
     poll_interval: Annotated[float, typer.Option(help="Seconds between desired-state polls")] = 30.0,
+    runtime: Annotated[
+        str,
+        typer.Option(help="compose: run workloads with Docker Compose v2; memory: hold them in memory only"),
+    ] = "compose",
     fault: Annotated[
         list[str] | None,
         typer.Option(
@@ -70,10 +76,9 @@ def device(
         ),
     ] = None,
 ) -> None:
-    """Run the reference device agent in the foreground until SIGTERM/SIGINT.
-
-    It speaks the whole client protocol; workloads are held by its in-memory runtime until the Docker
-    Compose runtime is wired in (device persona, issue 4)."""
+    """Run the reference device agent in the foreground until SIGTERM/SIGINT."""
+    if runtime not in ("compose", "memory"):
+        raise UsageError(f"--runtime {runtime!r}: expected compose or memory")
     faults = tuple(fault or ())
     DeviceFaultSet(faults)  # an unknown name is a usage error listing the known ones
     args = DeviceArgs(
@@ -87,4 +92,5 @@ def device(
         poll_interval=poll_interval,
         faults=faults,
     )
-    raise typer.Exit(run_device(args))
+    workloads = ComposeRuntime(state / "runtime") if runtime == "compose" else None
+    raise typer.Exit(run_device(args, runtime=workloads))

@@ -1,4 +1,5 @@
-"""Fixtures shared by every persona's steps: the SUT, the suite's fixtures folder, the local registry."""
+"""Fixtures shared by every persona's steps: the SUT, the suite's fixtures folder, the local registry,
+and the subjects of the WFM and device personas."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from margo_conformance._internal.local_registry import LocalRegistry
 from margo_conformance.config import Sut
+from margo_conformance.device.session import DeviceRun, start_device_run
 from margo_conformance.errors import Blocked
 from margo_conformance.paths import suite_root
 from margo_conformance.suite.plugin import SUT_KEY
@@ -54,3 +56,24 @@ def local_registry() -> Iterator[Callable[[], LocalRegistry]]:
     yield get
     for registry in started:
         registry.stop()
+
+
+@pytest.fixture(scope="session")
+def device_run(
+    request: pytest.FixtureRequest,
+    sut: Sut,
+    fixtures_dir: Path,
+    local_registry: Callable[[], LocalRegistry],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[DeviceRun]:
+    """The instrument WFM, the registry and the observer that every device scenario of the run shares."""
+    if sut.device is None:
+        raise Blocked("the SUT file declares no 'device' subject")
+    with start_device_run(
+        sut.device,
+        tmp_path_factory.mktemp("device"),
+        registry_host=local_registry().host,
+        packages=fixtures_dir / "packages",
+        faults=tuple(request.config.getoption("--margo-device-fault")),
+    ) as run:
+        yield run

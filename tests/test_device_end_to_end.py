@@ -4,7 +4,6 @@ installed, and removes it when the deployment leaves the desired state."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import subprocess
@@ -22,7 +21,7 @@ from margo_conformance.pki import Pki
 from margo_conformance.pki.policy import uri_sans
 from margo_conformance.reference.device import DeviceAgent, DeviceConfig, host_capabilities
 from margo_conformance.reference.device.runtime_compose import ComposeRuntime
-from margo_conformance.reference.wfm import BackgroundWfm, WfmConfig
+from margo_conformance.reference.wfm import AdminClient, BackgroundWfm, WfmConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(
@@ -42,14 +41,6 @@ def _capabilities(device_id: str) -> dict[str, Any]:
     document = host_capabilities(device_id)
     document["labels"] = {"vendor-a.example/firmware-generation": 3}
     return document
-
-
-def _admin(url: str, method: str, path: str, body: Any = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url + path, data=data, method=method)
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback admin
-        raw = response.read()
-    return json.loads(raw) if raw else None
 
 
 @pytest.fixture
@@ -78,13 +69,14 @@ def test_a_deployment_runs_on_the_device_and_goes_away_again(
     pki = Pki.init(tmp_path / "pki", trust_domain="factory.example", wfm_id="wfm-1")
     server = BackgroundWfm(WfmConfig(pki_dir=pki.directory, state_dir=tmp_path / "wfm"))
     endpoints = server.start()
+    admin = AdminClient(endpoints.admin_url or "")
     runtime = ComposeRuntime(tmp_path / "runtime", timeout_s=60)
     deployment_id = ""
     try:
         svid = pki.mint_client("edge-1")
         files = svid.write(tmp_path / "client", "edge-1")
         spiffe_id = uri_sans(svid.certificate)[0]
-        _admin(endpoints.admin_url or "", "POST", "/admin/clients/accept", {"spiffe_id": spiffe_id})
+        admin.accept_client(spiffe_id)
         agent = DeviceAgent(
             DeviceConfig(
                 wfm_url=endpoints.url,
@@ -99,21 +91,15 @@ def test_a_deployment_runs_on_the_device_and_goes_away_again(
             runtime=runtime,
         )
         agent.sync_once()  # capabilities first, then an empty desired state
-        body = {
-            "client_id": spiffe_id,
-            "device_id": "edge-1",
-            "application_description": description,
-            "parameters": {"siteName": "line-7"},
-        }
-        deployment_id = _admin(endpoints.admin_url or "", "POST", "/admin/deployments", body)["deploymentId"]
+        deployment_id, _ = admin.deploy(spiffe_id, "edge-1", description, {"siteName": "line-7"})
         agent.sync_once()
-        state = _admin(endpoints.admin_url or "", "GET", "/admin/state")
+        state = admin.state()
         status = next(s for s in state["status"] if s["deploymentId"] == deployment_id)
         assert status["report"]["status"]["state"] == "installed", status
         assert deployment_id in runtime.running()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as page:  # noqa: S310
             assert page.status == 200
-        _admin(endpoints.admin_url or "", "DELETE", f"/admin/deployments/{deployment_id}")
+        admin.undeploy(deployment_id)
         agent.sync_once()
         assert deployment_id not in runtime.running()
     finally:

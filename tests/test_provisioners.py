@@ -9,9 +9,16 @@ from typing import Any
 import pytest
 
 from margo_conformance.errors import Blocked, UsageError
-from margo_conformance.pki import SpiffeId
-from margo_conformance.wfm.provisioners import CommandProvisioner, ManualProvisioner, deployment_id_from
+from margo_conformance.pki import Pki, SpiffeId
+from margo_conformance.reference.wfm import AdminClient, BackgroundWfm, WfmConfig
+from margo_conformance.wfm.provisioners import (
+    CommandProvisioner,
+    ManualProvisioner,
+    ReferenceProvisioner,
+    deployment_id_from,
+)
 
+ROOT = Path(__file__).resolve().parents[1]
 CLIENT = SpiffeId.client("factory.example", "wfm-1", "c-1")
 UUID = "3f2b8c1e-9a4d-4e6f-8b7a-1c2d3e4f5a6b"
 
@@ -88,3 +95,30 @@ def test_manual_provisioning_without_a_terminal_blocks(monkeypatch: pytest.Monke
     monkeypatch.setattr(builtins, "open", no_tty)
     with pytest.raises(Blocked, match="operator at a terminal"):
         ManualProvisioner(timeout_s=1).accept_client(CLIENT)
+
+
+def test_the_reference_provisioner_drives_the_admin_interface(tmp_path: Path) -> None:
+    pki = Pki.init(tmp_path / "pki", trust_domain="factory.example", wfm_id="wfm-1")
+    client = SpiffeId.client("factory.example", "wfm-1", "edge-1")
+    description = ROOT / "fixtures" / "packages" / "vendor-a-compose" / "margo.yaml"
+    with BackgroundWfm(WfmConfig(pki_dir=pki.directory, state_dir=tmp_path / "wfm")) as endpoints:
+        assert endpoints.admin_url is not None
+        provisioner = ReferenceProvisioner(endpoints.admin_url)
+        admin = AdminClient(endpoints.admin_url)
+        provisioner.accept_client(client)
+        deployment_id = provisioner.deploy(
+            client=client, device_id="dev", description=description, parameters={}
+        )
+        provisioner.update(deployment_id, description=description, parameters={"listenPort": 9090})
+        (held,) = admin.state()["deployments"]
+        assert (held["deploymentId"], held["client"]) == (deployment_id, str(client))
+        assert held["parameters"]["listenPort"] == 9090  # the same client and device, new content
+        provisioner.overload(status=503, retry_after=2)
+        assert admin.state()["overload"] == {"status": 503, "retryAfter": 2, "remaining": 1}
+        provisioner.undeploy(deployment_id)
+        with pytest.raises(Blocked, match=f"HTTP 404: no deployment {deployment_id}"):
+            provisioner.undeploy(deployment_id)
+        with pytest.raises(Blocked, match="holds no deployment"):
+            provisioner.update(deployment_id, description=description, parameters={})
+    with pytest.raises(Blocked, match=f"cannot reach {endpoints.admin_url}"):
+        provisioner.retire_client(client)

@@ -32,6 +32,8 @@ PROVISIONER_OPERATIONS = (
     "restart",
     "overload",
 )
+# How the suite starts a device's WFM client against its instrument WFM (DESIGN.md §4).
+LAUNCHER_TYPES = ("reference", "command", "manual")
 
 SUT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -76,8 +78,36 @@ SUT_SCHEMA: dict[str, Any] = {
             "then": {},
             "else": {"required": ["url", "wfm_id", "trust_domain", "pki", "provisioner"]},
         },
-        # Later personas; accepted as a mapping now so one SUT file can describe every subject.
-        "device": {"type": "object"},
+        "device": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "launcher": {
+                    "type": "object",
+                    "required": ["type"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "type": {"enum": list(LAUNCHER_TYPES)},
+                        "start": {"type": "string", "minLength": 1},
+                        "stop": {"type": "string", "minLength": 1},
+                    },
+                    "if": {"properties": {"type": {"const": "command"}}},
+                    "then": {"required": ["start"]},
+                },
+                "observer": {
+                    "type": "object",
+                    "required": ["type"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "type": {"enum": ["docker", "none"]},
+                        "docker_host": {"type": "string", "minLength": 1},
+                    },
+                },
+                "poll_interval_s": {"type": "number", "exclusiveMinimum": 0},
+                "status_timeout_s": {"type": "number", "exclusiveMinimum": 0},
+                "wfm_host": {"type": "string", "minLength": 1},
+            },
+        },
     },
 }
 
@@ -102,11 +132,31 @@ class WfmSubjectConfig:
 
 
 @dataclass(frozen=True)
+class DeviceSubjectConfig:
+    """A device under test: how to start its WFM client, how to watch its runtime, and its tempo.
+
+    ``poll_interval_s`` is the period the device is started with (reference) or told the suite it
+    polls at (command, manual); every wait of the device scenarios is a multiple of it plus
+    ``status_timeout_s`` for work the device does (pulls, container starts)."""
+
+    launcher: Mapping[str, Any] = field(default_factory=lambda: {"type": "reference"})
+    observer: Mapping[str, Any] = field(default_factory=lambda: {"type": "docker"})
+    poll_interval_s: float = 0.5
+    status_timeout_s: float = 60.0
+    wfm_host: str = "127.0.0.1"
+
+    @property
+    def reference(self) -> bool:
+        return self.launcher.get("type") == "reference"
+
+
+@dataclass(frozen=True)
 class Sut:
     pin: str = DEFAULT_PIN
     declares: tuple[str, ...] = ("core",)
     package: PackageSubject | None = None
     wfm: WfmSubjectConfig | None = None
+    device: DeviceSubjectConfig | None = None
     source: str = "<defaults>"
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -143,6 +193,7 @@ class Sut:
             declares=tuple(data.get("declares", ["core"])),
             package=subject,
             wfm=_wfm_config(wfm, base) if wfm else None,
+            device=_device_config(data["device"]) if "device" in data else None,
             source=source,
             raw=data,
         )
@@ -167,6 +218,17 @@ def _wfm_config(data: Mapping[str, Any], base: Path) -> WfmSubjectConfig:
         pki=(base / data["pki"]).resolve() if data.get("pki") else None,
         timeout_s=float(data.get("timeout_s", 10.0)),
         provisioner=provisioner,
+    )
+
+
+def _device_config(data: Mapping[str, Any]) -> DeviceSubjectConfig:
+    defaults = DeviceSubjectConfig()
+    return DeviceSubjectConfig(
+        launcher=dict(data.get("launcher") or defaults.launcher),
+        observer=dict(data.get("observer") or defaults.observer),
+        poll_interval_s=float(data.get("poll_interval_s", defaults.poll_interval_s)),
+        status_timeout_s=float(data.get("status_timeout_s", defaults.status_timeout_s)),
+        wfm_host=str(data.get("wfm_host", defaults.wfm_host)),
     )
 
 
@@ -202,6 +264,11 @@ def _coerce(value: str, spec: dict[str, Any]) -> Any:
         return [item.strip() for item in value.split(",") if item.strip()]
     if spec.get("type") == "boolean":
         return value.lower() in ("1", "true", "yes")
+    if spec.get("type") == "number":
+        try:
+            return float(value)
+        except ValueError:
+            return value  # the schema then names the field and says it must be a number
     return value
 
 

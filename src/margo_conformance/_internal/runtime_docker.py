@@ -32,7 +32,8 @@ COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 RUN_TIMEOUT = 20.0  # seconds a probe may run
 STOP_TIMEOUT = 2  # seconds between SIGTERM and SIGKILL when removing
 
-_DOCKER_ERRORS = (docker.errors.DockerException, requests.RequestException)
+DOCKER_ERRORS = (docker.errors.DockerException, requests.RequestException)
+_DOCKER_ERRORS = DOCKER_ERRORS
 
 
 @contextlib.contextmanager
@@ -156,6 +157,17 @@ def create_network(name: str, *, labels: Mapping[str, str] | None = None, client
             )
         except _DOCKER_ERRORS as exc:
             raise EnvironmentProblem(f"creating network {name!r} failed: {exc}") from exc
+
+
+def ensure_network(name: str, *, client: Any = None) -> None:
+    """A suite-labelled bridge network ``name``, created unless it exists."""
+    with _client(client) as docker_:
+        try:
+            if docker_.networks.list(names=[name]):
+                return
+        except _DOCKER_ERRORS as exc:
+            raise EnvironmentProblem(f"listing networks failed: {exc}") from exc
+        create_network(name, client=docker_)
 
 
 def start_container(

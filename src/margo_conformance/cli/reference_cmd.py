@@ -92,5 +92,7 @@ def device(
         poll_interval=poll_interval,
         faults=faults,
     )
-    workloads = ComposeRuntime(state / "runtime") if runtime == "compose" else None
+    workloads = (
+        ComposeRuntime(state / "runtime", faults=DeviceFaultSet(faults)) if runtime == "compose" else None
+    )
     raise typer.Exit(run_device(args, runtime=workloads))

@@ -12,9 +12,9 @@ from rich.table import Table
 from ..errors import UsageError
 from ..paths import suite_root
 from ..suite import selftest as kill_matrix
-from ..suite.selftest import KillRow
+from ..suite.selftest import MUTANTS, KillRow
 
-SUPPORTED = ("package", "wfm")
+SUPPORTED = tuple(MUTANTS)
 
 
 def selftest(

@@ -54,10 +54,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Only scenarios of this feature file (stem); repeatable",
     )
     group.addoption(
+        "--margo-scenario",
+        action="append",
+        default=[],
+        help="Only the scenario with this exact name; repeatable",
+    )
+    group.addoption(
         "--margo-wfm-fault",
         action="append",
         default=[],
         help="Self-test: start the reference WFM with this fault switched on; repeatable",
+    )
+    group.addoption(
+        "--margo-device-fault",
+        action="append",
+        default=[],
+        help="Self-test: start the reference device with this fault switched on; repeatable",
     )
 
 
@@ -89,6 +101,7 @@ def pytest_collection_modifyitems(
 ) -> None:
     persona = config.getoption("--margo-persona")
     features = set(config.getoption("--margo-feature"))
+    names = set(config.getoption("--margo-scenario"))
     sut = config.stash[SUT_KEY]
     selected, deselected = [], []
     for item in items:
@@ -98,8 +111,11 @@ def pytest_collection_modifyitems(
             raise pytest.UsageError(
                 f"{item.nodeid}: scenario lacks tag(s) {', '.join('@' + m + ':' for m in missing)}"
             )
-        if (persona and persona not in values["persona"]) or (
-            features and Path(_scenario_names(item)[0]).stem not in features
+        feature, name = _scenario_names(item)
+        if (
+            (persona and persona not in values["persona"])
+            or (features and Path(feature).stem not in features)
+            or (names and name not in names)
         ):
             deselected.append(item)
             continue

@@ -101,15 +101,34 @@ def package_mutants() -> list[Mutant]:
 
 def wfm_mutants() -> list[Mutant]:
     """Each reference-WFM fault against the WFM features that can see it (fixtures/wfm/faults.yaml)."""
-    path = suite_root() / "fixtures" / "wfm" / "faults.yaml"
+    return _subject_mutants("wfm", "--margo-wfm-fault")
+
+
+def device_mutants() -> list[Mutant]:
+    """Each reference-device fault against the device features that can see it
+    (fixtures/device/faults.yaml)."""
+    return _subject_mutants("device", "--margo-device-fault")
+
+
+def _subject_mutants(persona: str, option: str) -> list[Mutant]:
+    path = suite_root() / "fixtures" / persona / "faults.yaml"
     entries = yaml.safe_load(path.read_text(encoding="utf-8"))["faults"]
     mutants = []
     for entry in entries:
-        args = ["--margo-wfm-fault", entry["name"]]
+        args = [option, entry["name"]]
         for feature in entry.get("features") or []:
             args += ["--margo-feature", feature]
+        for scenario in entry.get("scenarios") or []:  # narrower than features, for slow subjects
+            args += ["--margo-scenario", scenario]
         mutants.append(Mutant(entry["name"], entry["requirement"], frozenset(entry["kills"]), tuple(args)))
     return mutants
+
+
+MUTANTS: dict[str, Callable[[], list[Mutant]]] = {
+    "package": package_mutants,
+    "wfm": wfm_mutants,
+    "device": device_mutants,
+}
 
 
 def selftest(
@@ -135,7 +154,7 @@ def selftest(
         negatives = run("faults-off", "-m", "negative", faults_off=True)
         rows.append(_row("faults switched off", "-", set(_verdicts(negatives)), negatives))
         progress(f"selftest: faults switched off {_word(rows[-1].ok)}")
-    mutants = package_mutants() if persona == "package" else wfm_mutants()
+    mutants = MUTANTS[persona]()
 
     def kill(mutant: Mutant) -> KillRow:
         outcome = run(f"mutant-{mutant.name}", *mutant.args)

@@ -21,14 +21,13 @@ import re
 import shlex
 import subprocess
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import Blocked, UsageError
 from ..pki import SpiffeId
+from ..reference.wfm.admin_client import AdminClient, AdminError
 
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -46,69 +45,56 @@ class Provisioner(Protocol):
 
 
 class ReferenceProvisioner:
-    """The reference WFM's admin interface (plain HTTP on loopback)."""
+    """The reference WFM's admin interface (plain HTTP on loopback); a failed call blocks the scenario."""
 
     def __init__(self, admin_url: str, *, timeout_s: float = 10.0) -> None:
-        self._admin = admin_url.rstrip("/")
-        self._timeout = timeout_s
-
-    def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            self._admin + path, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310 - loopback admin URL
-                payload = response.read()
-        except urllib.error.HTTPError as exc:
-            raise Blocked(
-                f"reference WFM admin {method} {path}: HTTP {exc.code}: {exc.read()[:300]!r}"
-            ) from None
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            raise Blocked(f"reference WFM admin {method} {path} unreachable: {exc}") from None
-        return json.loads(payload) if payload else None
+        self._admin = AdminClient(admin_url, timeout_s=timeout_s)
 
     def accept_client(self, spiffe_id: SpiffeId) -> None:
-        self._call("POST", "/admin/clients/accept", {"spiffe_id": str(spiffe_id)})
+        with _blocked():
+            self._admin.accept_client(str(spiffe_id))
 
     def retire_client(self, spiffe_id: SpiffeId) -> None:
-        self._call("POST", "/admin/clients/retire", {"spiffe_id": str(spiffe_id)})
+        with _blocked():
+            self._admin.retire_client(str(spiffe_id))
 
     def deploy(
         self, *, client: SpiffeId, device_id: str, description: Path, parameters: Mapping[str, Any]
     ) -> str:
-        answer = self._call(
-            "POST", "/admin/deployments", _deployment_body(client, device_id, description, parameters)
-        )
-        return str(answer["deploymentId"])
+        text = description.read_text(encoding="utf-8")
+        client_id = client.client_id or str(client)
+        with _blocked():
+            deployment_id, _ = self._admin.deploy(client_id, device_id, text, parameters)
+        return deployment_id
 
     def update(self, deployment_id: str, *, description: Path, parameters: Mapping[str, Any]) -> None:
-        body = {
-            "application_description": description.read_text(encoding="utf-8"),
-            "parameters": dict(parameters),
-        }
-        self._call("PUT", f"/admin/deployments/{deployment_id}", body)
+        """New content for the deployment, for the same client and device as before."""
+        text = description.read_text(encoding="utf-8")
+        with _blocked():
+            held = [d for d in self._admin.state()["deployments"] if d["deploymentId"] == deployment_id]
+            if not held:
+                raise Blocked(f"the reference WFM holds no deployment {deployment_id} to update")
+            self._admin.update(deployment_id, held[0]["client"], held[0]["deviceId"], text, parameters)
 
     def undeploy(self, deployment_id: str) -> None:
-        self._call("DELETE", f"/admin/deployments/{deployment_id}")
+        with _blocked():
+            self._admin.undeploy(deployment_id)
 
     def overload(self, *, status: int, retry_after: int) -> None:
-        self._call("POST", "/admin/overload", {"status": status, "retry_after": retry_after, "requests": 1})
+        with _blocked():
+            self._admin.overload(status, retry_after, requests=1)
 
     def restart(self) -> None:
         raise Blocked("the reference WFM is restarted by the suite itself, not through its admin interface")
 
 
-def _deployment_body(
-    client: SpiffeId, device_id: str, description: Path, parameters: Mapping[str, Any]
-) -> dict[str, Any]:
-    return {
-        "client_id": str(client.client_id),
-        "spiffe_id": str(client),
-        "device_id": device_id,
-        "application_description": description.read_text(encoding="utf-8"),
-        "parameters": dict(parameters),
-    }
+@contextlib.contextmanager
+def _blocked() -> Iterator[None]:
+    """An admin call that fails is a precondition that could not be set up."""
+    try:
+        yield
+    except AdminError as exc:
+        raise Blocked(str(exc)) from None
 
 
 class CommandProvisioner:

@@ -159,6 +159,8 @@ class DeviceAgent:
             config.anchors,
             timeout_s=config.timeout_s,
             exact_wfm_id=not self.faults.active("wrong-wfm-id-accepted"),  # WIP-007
+            verify_chain=not self.faults.active("accepts-untrusted-chain"),  # TLS-008
+            allow_tls11=self.faults.active("accepts-tls11"),  # TLS-005
         )
         self.device_id = config.device_id or self.transport.device_default
         self.capabilities: dict[str, Any] = dict(
@@ -168,7 +170,10 @@ class DeviceAgent:
         )
         self.store = StateStore(config.state_dir)
         self.state: DeviceState = self.store.load()
+        if self.faults.active("omits-otel-collector"):  # CAP-004 broken
+            self.capabilities.setdefault("properties", {})["otelCollector"] = False
         self.capabilities_reported = False
+        self.cycles = 0
         self.failures = 0  # consecutive retryable failures (backoff exponent)
         self.not_before: float | None = None
         self.events: list[str] = []
@@ -202,7 +207,8 @@ class DeviceAgent:
         self.not_before = result.not_before
         if result.not_before is None:  # answered (or refused): back to the polling period
             self.failures = 0
-            result.next_delay_s = self.config.poll_interval_s
+            rarely = 10 if self.faults.active("polls-too-rarely") else 1  # DS-001 broken
+            result.next_delay_s = self.config.poll_interval_s * rarely
             result.next_attempt_at = self.clock() + result.next_delay_s
         else:
             result.next_attempt_at = result.not_before
@@ -226,7 +232,9 @@ class DeviceAgent:
         self.transport.close()
 
     def _cycle(self) -> str:
-        if not self.capabilities_reported:
+        self.cycles += 1
+        late = self.faults.active("capabilities-after-manifest") and self.cycles == 1  # ONB-004 broken
+        if not self.capabilities_reported and not late:
             self.report_capabilities()
         interrupted = self._flush_reports()
         if interrupted is not None:
@@ -474,7 +482,7 @@ class DeviceAgent:
             name,
             [ComponentOutcome(c, "installing") for c in components],
             None,
-            silent,
+            silent or self.faults.active("no-installing-report"),  # DS-002 broken
         )
         try:
             outcomes = self.runtime.deploy(ref.deployment_id, document, data)
@@ -504,7 +512,8 @@ class DeviceAgent:
             state = "failed"
             error = StatusError("runtime-error", held.name or deployment_id, f"{type(exc).__name__}: {exc}")
         outcomes = [ComponentOutcome(c, state, error if error else None) for c in held.components]
-        final = self._report(deployment_id, adopted, held.name, outcomes, None)
+        silent = self.faults.active("no-removed-report")  # DS-002 broken
+        final = self._report(deployment_id, adopted, held.name, outcomes, None, silent)
         if final == "failed":
             held.state = final
             self._result.failed.append(deployment_id)

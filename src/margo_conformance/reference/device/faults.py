@@ -15,6 +15,20 @@ from ..faults import FaultSet as SharedFaultSet
 from ..faults import catalogue
 
 FAULTS: dict[str, Fault] = catalogue(
+    # -- introduction and polling --
+    Fault(
+        "capabilities-after-manifest",
+        "ONB-004",
+        "the first cycle asks for the desired state before the capabilities are reported",
+        "capabilities",
+    ),
+    Fault("omits-otel-collector", "CAP-004", "a hosting device reports otelCollector false", "capabilities"),
+    Fault(
+        "polls-too-rarely",
+        "DS-001",
+        "after an answered poll the next one waits ten polling periods, not one",
+        "polling",
+    ),
     # -- manifest acceptance (protocol digest §9 step 2) --
     Fault(
         "accepts-rollback",
@@ -87,6 +101,18 @@ FAULTS: dict[str, Fault] = catalogue(
         "status",
     ),
     Fault(
+        "no-installing-report",
+        "DS-002",
+        "a new deployment is reported only when installed (or failed), never while installing",
+        "status",
+    ),
+    Fault(
+        "no-removed-report",
+        "DS-002",
+        "a removal is reported as removing, but its end (removed) never is",
+        "status",
+    ),
+    Fault(
         "wrong-rollup",
         "STAT-003",
         "the overall state is the least severe component state instead of the most severe",
@@ -111,7 +137,56 @@ FAULTS: dict[str, Fault] = catalogue(
         "a WFM whose SVID carries another wfm-id (same trust domain, valid chain) is talked to",
         "identity",
     ),
+    Fault(
+        "accepts-untrusted-chain",
+        "TLS-008",
+        "the WFM's chain is not validated against the trust anchors; only its SPIFFE ID is checked",
+        "identity",
+    ),
+    Fault("accepts-tls11", "TLS-005", "the client also negotiates TLS 1.1", "identity"),
+    # -- the Docker Compose runtime (isolation profile; no effect on the in-memory runtime) --
+    Fault(
+        "shared-network",
+        "ISO-101",
+        "every service of every deployment also joins one network that all deployments share",
+        "runtime",
+    ),
+    Fault(
+        "shared-volume",
+        "ISO-102",
+        "every service of every deployment mounts one host folder that all deployments share",
+        "runtime",
+    ),
+    Fault("privileged-workloads", "ISO-103", "every service runs privileged", "runtime"),
+    Fault("runs-as-root", "ISO-104", "every service runs as root (0:0), whatever its user: says", "runtime"),
+    Fault(
+        "drops-resource-limits",
+        "ISO-105",
+        "deploy.resources of the package's Compose file are cut out before it is started",
+        "runtime",
+    ),
+    Fault(
+        "shares-environment",
+        "ISO-106",
+        "every service gets the parameter variables of every deployment the device holds",
+        "runtime",
+    ),
+    Fault(
+        "removes-every-deployment",
+        "ISO-107",
+        "removing one deployment takes the workloads of every other deployment down too",
+        "runtime",
+    ),
+    Fault(
+        "ignores-compose-failure",
+        "DS-002",
+        "a component whose docker compose up fails is reported installed",
+        "runtime",
+    ),
 )
+
+# The faults only the Docker Compose runtime acts on (the agent never asks for them).
+RUNTIME_FAULTS = frozenset(f.name for f in FAULTS.values() if f.area == "runtime")
 
 
 class FaultSet(SharedFaultSet):

@@ -53,6 +53,7 @@ from ...package.oci_source import (
     COMPOSE_ARTIFACT_TYPE,
     COMPOSE_LAYER_MEDIA_TYPE,
 )
+from .faults import RUNTIME_FAULTS, FaultSet
 from .runtime import ComponentOutcome, StatusError
 
 LOG = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ LOG = logging.getLogger(__name__)
 DEPLOYMENT_LABEL = "org.margo.deployment-id"
 COMPONENT_LABEL = "org.margo.component"
 OVERRIDE_FILE = "margo.override.yaml"
+SHARED_NETWORK = "margo-shared-by-all"  # only the shared-network fault uses it
 MAX_ARCHIVE_BYTES = 64 * 1024 * 1024
 MAX_MESSAGE = 800
 DOWN_TIMEOUT_S = 60.0
@@ -225,7 +227,10 @@ class ComposeRuntime:
         registry_plain_http: bool | None = None,
         compose: str | None = None,
         stop_timeout_s: int = 10,
+        faults: FaultSet | None = None,
     ) -> None:
+        self.faults = faults if faults is not None else FaultSet()
+        self._environments: dict[str, dict[str, str]] = {}  # what each held deployment was given
         self.state_dir = Path(state_dir)
         self.timeout_s = float(timeout_s)
         self.registry_plain_http = registry_plain_http
@@ -321,6 +326,12 @@ class ComposeRuntime:
         return outcomes
 
     def remove(self, deployment_id: str) -> None:
+        if self.faults.active("removes-every-deployment"):  # ISO-107 broken
+            for other in sorted(p.name for p in self.deployments_dir.glob("*") if p.is_dir()):
+                if other != _safe_dir_name(deployment_id):
+                    for project in sorted(self._projects_of(other)):
+                        self._down(project, None)
+        self._environments.pop(deployment_id, None)
         for project in sorted(self._projects_of(deployment_id)):
             self._down(project, self._dir_of_project(deployment_id, project))
         shutil.rmtree(self.deployment_dir(deployment_id), ignore_errors=True)
@@ -350,7 +361,11 @@ class ComposeRuntime:
         directory = self._extract(deployment_id, name, archive)
         compose = yaml.safe_load((directory / COMPOSE_FILE).read_text(encoding="utf-8")) or {}
         labels = {DEPLOYMENT_LABEL: deployment_id, COMPONENT_LABEL: name, **runtime_docker.SUITE_LABELS}
-        override = yaml.safe_dump(override_document(compose, labels), sort_keys=True)
+        document = override_document(compose, labels)
+        if self.faults.names & RUNTIME_FAULTS:
+            self._apply_faults(directory, compose, document)
+        self._environments[deployment_id] = env
+        override = yaml.safe_dump(document, sort_keys=True)
         (directory / OVERRIDE_FILE).write_text(override, encoding="utf-8")
 
         wait = waits(properties)
@@ -362,11 +377,35 @@ class ComposeRuntime:
         if wait:
             args += ["--wait", "--wait-timeout", str(int(limit))]
         result = self._run(args, what="up", timeout=limit + GRACE_S, cwd=directory, env=env)
-        if result.returncode != 0:
+        if result.returncode != 0 and not self.faults.active("ignores-compose-failure"):  # DS-002 broken
             raise ComponentFailure(
                 "install-failed",
                 f"docker compose up exited with {result.returncode}: {_trim(result.stderr or result.stdout)}",
             )
+
+    def _apply_faults(self, directory: Path, compose: dict[str, Any], document: dict[str, Any]) -> None:
+        """The runtime faults of the isolation profile: one deliberate hole each (mutants only)."""
+        services = document["services"]
+        if self.faults.active("drops-resource-limits"):  # ISO-105 broken: the package's limits are cut out
+            for service in (compose.get("services") or {}).values():
+                (service.get("deploy") or {}).pop("resources", None)
+            (directory / COMPOSE_FILE).write_text(yaml.safe_dump(compose, sort_keys=False), encoding="utf-8")
+        for settings in services.values():
+            if self.faults.active("privileged-workloads"):  # ISO-103 broken
+                settings["privileged"] = True
+            if self.faults.active("runs-as-root"):  # ISO-104 broken
+                settings["user"] = "0:0"
+            if self.faults.active("shares-environment"):  # ISO-106 broken: every deployment's variables
+                settings["environment"] = {
+                    k: v for env in self._environments.values() for k, v in env.items()
+                }
+            if self.faults.active("shared-volume"):  # ISO-102 broken: one host folder in every deployment
+                settings["volumes"] = [f"{self.state_dir / 'shared'}:/shared"]
+            if self.faults.active("shared-network"):  # ISO-101 broken: one network for every deployment
+                settings["networks"] = {"default": {}, SHARED_NETWORK: {}}
+        if self.faults.active("shared-network"):
+            runtime_docker.ensure_network(SHARED_NETWORK)
+            document.setdefault("networks", {})[SHARED_NETWORK] = {"external": True}
 
     def _pull(self, name: str, properties: Mapping[str, Any]) -> bytes:
         repository = properties.get("repository")

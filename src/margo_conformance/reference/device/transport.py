@@ -130,6 +130,8 @@ class WfmTransport:
         *,
         timeout_s: float = 10.0,
         exact_wfm_id: bool = True,
+        verify_chain: bool = True,
+        allow_tls11: bool = False,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
@@ -140,6 +142,11 @@ class WfmTransport:
         self.timeout_s = timeout_s
         # TLS-003/004/005: 1.3 preferred (the maximum), 1.2 the floor, RFC 9325 ciphers for 1.2.
         self.context = client_context(svid, anchors, minimum=ssl.TLSVersion.TLSv1_2)
+        if allow_tls11:  # fault accepts-tls11 (TLS-005 broken); OpenSSL 3 needs security level 0 for it
+            self.context.minimum_version = ssl.TLSVersion.TLSv1_1
+            self.context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        if not verify_chain:  # fault accepts-untrusted-chain (TLS-008 broken): any chain, only the ID is read
+            self.context.verify_mode = ssl.CERT_NONE
         self.policy = wfm_peer_policy(self.identity, exact_wfm_id=exact_wfm_id)
         self._conn: _CheckedConnection | None = None
 

@@ -12,9 +12,26 @@ southbound API and never reachable over the Management Interface listener.
   GET    /admin/state            everything the WFM holds, no key material
   GET    /admin/faults           active faults and the catalogue
   POST   /admin/faults           {"faults": [names]} replaces the active set
+  GET    /admin/served           served faults (instrument WFM): {"active": [...], "catalogue": [...]}
+  POST   /admin/served           {"faults": [{"name", "client"?, "deployment"?}]} replaces the active set
+                                 -> {"active": [...], "previous": [...]}; 400 bad shape or name, 404 no
+                                 such deployment
   POST   /admin/overload         {"status": 429|503|null, "retry_after": 2, "requests": N|null}
-  GET    /admin/requests         every southbound request seen (?since=<index>)
-  DELETE /admin/requests         forget them
+  GET    /admin/requests         the transcript: {"requests": [records], "next": N}; ?since=<index> gives
+                                 the records with that index or above, ``next`` is the index to ask for next
+  DELETE /admin/requests         forget them (indexes go on counting)
+
+Served faults (``instrument.py``) make the WFM an instrument for testing a device: a client-scoped one
+needs ``client`` (SPIFFE ID or client-id), a deployment-scoped one ``deployment`` (its client is the
+deployment's), a listener-scoped one neither. Active entries read ``{"name", "client"?, "deployment"?}``.
+
+Transcript records (bounded; the oldest drop out) carry a monotonic ``index`` and a ``kind``:
+  * ``request``: time, connection (its number), client, method, path, status (null: the connection was
+    reset, see note), request_headers (accept, if-none-match, content-type), response_headers (etag,
+    retry-after), body (the JSON of a capabilities PUT or status POST, up to 64 KiB), note;
+  * ``connection``: one per TCP connection on the Management Interface, written when it ends: connection,
+    time (accepted), ended, peer, client, tls_version, requests, received_bytes, outcome
+    (``handshake-failed``, ``rejected`` by the WFM, ``no-request``, ``requests``) and note (the reason).
 """
 
 from __future__ import annotations
@@ -31,6 +48,7 @@ from ...pki import SvidError
 from .core import Overload, Wfm
 from .faults import FAULTS
 from .identity import client_spiffe_id, policy_entry
+from .instrument import SERVED, ServedError, UnknownDeployment, parse_targets
 from .problems import PROBLEM_MEDIA_TYPE, Problem
 from .southbound import Handler
 
@@ -54,6 +72,8 @@ class Admin:
         r.add_get("/admin/state", self.state)
         r.add_get("/admin/faults", self.get_faults)
         r.add_post("/admin/faults", self.set_faults)
+        r.add_get("/admin/served", self.get_served)
+        r.add_post("/admin/served", self.set_served)
         r.add_post("/admin/overload", self.set_overload)
         r.add_get("/admin/requests", self.get_requests)
         r.add_delete("/admin/requests", self.clear_requests)
@@ -117,9 +137,37 @@ class Admin:
             previous = self.wfm.replace_faults(names)
         except UsageError as exc:
             raise Problem.of("semantic-error", exc.diagnostics()) from None
+        self._tls_changed()
+        return web.json_response({"active": sorted(self.wfm.faults.names), "previous": sorted(previous)})
+
+    async def get_served(self, request: web.Request) -> web.StreamResponse:
+        catalogue = [served.as_dict() for served in SERVED.values()]
+        return web.json_response({"active": self.wfm.served.as_list(), "catalogue": catalogue}, dumps=_dumps)
+
+    async def set_served(self, request: web.Request) -> web.StreamResponse:
+        try:
+            targets = parse_targets(
+                await _body(request), client_of=self._client_of, owner_of=self.wfm.owner_of
+            )
+        except ServedError as exc:
+            raise Problem.of("invalid-request", str(exc)) from None
+        except UnknownDeployment as exc:
+            raise Problem(status=404, detail=str(exc.args[0])) from None
+        previous = self.wfm.replace_served(targets)
+        self._tls_changed()
+        return web.json_response(
+            {"active": self.wfm.served.as_list(), "previous": [t.as_dict() for t in previous]}
+        )
+
+    def _client_of(self, value: str) -> str:
+        try:
+            return client_spiffe_id(value, self.wfm.trust_domain, self.wfm.wfm_id)
+        except SvidError as exc:
+            raise ValueError(str(exc)) from None
+
+    def _tls_changed(self) -> None:
         if self.on_faults_changed is not None:
             self.on_faults_changed()
-        return web.json_response({"active": sorted(self.wfm.faults.names), "previous": sorted(previous)})
 
     async def set_overload(self, request: web.Request) -> web.StreamResponse:
         body = await _body(request)
@@ -146,8 +194,8 @@ class Admin:
             since = int(request.query.get("since", "0"))
         except ValueError:
             raise Problem.of("invalid-request", "since must be an integer") from None
-        records = list(self.wfm.requests)[max(since, 0) :]
-        return web.json_response({"requests": [r.as_dict() for r in records], "next": since + len(records)})
+        records, following = self.wfm.requests.since(since)
+        return web.json_response({"requests": [r.as_dict() for r in records], "next": following})
 
     async def clear_requests(self, request: web.Request) -> web.StreamResponse:
         self.wfm.requests.clear()

@@ -6,10 +6,12 @@ server's event-loop thread.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,9 +25,11 @@ from .documents import (
     digest_of,
     manifest_document,
     set_digest,
+    sha512_digest,
 )
 from .faults import FaultSet
 from .identity import AcceptedClients, Recognition, client_spiffe_id
+from .instrument import SIZE_SKEW, TAMPER, ActiveServed, Target
 from .problems import Problem
 from .store import Deployment, PolicyEntry, Store
 
@@ -52,25 +56,162 @@ class Overload:
     remaining: int | None
 
 
+# Outcomes of a connection record (GET /admin/requests).
+HANDSHAKE_FAILED = "handshake-failed"  # the TLS handshake did not complete (the reason, when known)
+REJECTED = "rejected"  # handshake done, but the peer is not a client of this WFM (WIP-005): no HTTP
+NO_REQUEST = "no-request"  # handshake done, the peer went away without sending a request
+REQUESTS = "requests"  # it sent at least one request
+
+
+def _iso(moment: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment)) + f".{int(moment % 1 * 1000):03d}Z"
+
+
 @dataclass
 class RequestRecord:
+    """One HTTP request on the Management Interface, as the transcript shows it."""
+
     time: float
     client: str | None
     method: str
     path: str
     status: int | None
     note: str = ""
+    request_headers: dict[str, str] = field(default_factory=dict)  # accept, if-none-match, content-type
+    response_headers: dict[str, str] = field(default_factory=dict)  # etag, retry-after
+    body: Any = None  # the parsed JSON request body of capabilities and status reports
+    has_body: bool = False
+    connection: int | None = None
+    index: int = -1  # set by the transcript
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.time))
-            + f".{int(self.time % 1 * 1000):03d}Z",
+        document: dict[str, Any] = {
+            "kind": "request",
+            "index": self.index,
+            "time": _iso(self.time),
+            "connection": self.connection,
             "client": self.client,
             "method": self.method,
             "path": self.path,
             "status": self.status,
-            **({"note": self.note} if self.note else {}),
+            "request_headers": self.request_headers,
+            "response_headers": self.response_headers,
         }
+        if self.has_body:
+            document["body"] = self.body
+        if self.note:
+            document["note"] = self.note
+        return document
+
+
+@dataclass
+class Connection:
+    """One TCP connection accepted on the Management Interface; a transcript record once it ends, so a
+    test sees a device that connected and refused the WFM without sending any HTTP."""
+
+    number: int
+    time: float  # accepted (before the TLS handshake)
+    peer: str
+    client: str | None = None  # the recognised client, once the handshake is done
+    tls_version: str | None = None
+    requests: int = 0
+    received_bytes: int = 0  # application bytes after the handshake
+    outcome: str | None = None  # None while open
+    ended: float | None = None
+    note: str = ""
+    index: int = -1  # set by the transcript
+
+    def as_dict(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "kind": "connection",
+            "index": self.index,
+            "connection": self.number,
+            "time": _iso(self.time),
+            "ended": None if self.ended is None else _iso(self.ended),
+            "peer": self.peer,
+            "client": self.client,
+            "outcome": self.outcome,
+            "tls_version": self.tls_version,
+            "requests": self.requests,
+            "received_bytes": self.received_bytes,
+        }
+        if self.note:
+            document["note"] = self.note
+        return document
+
+
+Record = RequestRecord | Connection
+
+
+class Transcript:
+    """Everything the Management Interface saw, newest last, bounded (oldest records drop out).
+
+    Records are numbered by a monotonic ``index`` that survives dropping and clearing, so ``since``
+    paging never skips or repeats a record. Runs on the server's loop thread only."""
+
+    def __init__(self, size: int) -> None:
+        self._records: deque[Record] = deque(maxlen=size)
+        self._next = 0
+        self._numbers = itertools.count(1)
+        self._live: dict[object, Connection] = {}  # app transport -> its open connection
+
+    def append(self, record: Record) -> None:
+        record.index = self._next
+        self._next += 1
+        self._records.append(record)
+
+    def since(self, index: int) -> tuple[list[Record], int]:
+        """Records with ``index`` or above, and the index to ask for next time."""
+        first = self._next - len(self._records)  # indexes in the deque are contiguous
+        records = list(itertools.islice(self._records, max(index - first, 0), None))
+        return records, (records[-1].index + 1 if records else self._next)
+
+    def clear(self) -> None:
+        self._records.clear()
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self._records)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    # -- connections ----------------------------------------------------------------------------
+
+    def opened(self, peer: str) -> Connection:
+        """A connection just accepted (recorded when it ends)."""
+        return Connection(next(self._numbers), time.time(), peer)
+
+    def attach(self, transport: object, connection: Connection) -> None:
+        """The connection's requests arrive on ``transport`` (its TLS transport)."""
+        self._live[transport] = connection
+
+    def drop_live(self) -> None:
+        """Close every open connection, so that each client's next request needs a new handshake
+        (the TLS settings just changed; a kept-alive connection would go on with the old ones)."""
+        for transport in list(self._live):
+            close = getattr(transport, "close", None)
+            if callable(close):
+                close()
+
+    def request(self, record: RequestRecord, transport: object | None) -> None:
+        """Record a request, counted on the connection it came on."""
+        connection = self._live.get(transport) if transport is not None else None
+        if connection is not None:
+            connection.requests += 1
+            record.connection = connection.number
+        self.append(record)
+
+    def closed(
+        self, connection: Connection, outcome: str, note: str = "", *, transport: object | None = None
+    ) -> None:
+        """The connection ended with ``outcome``; only the first call for a connection counts."""
+        if transport is not None:
+            self._live.pop(transport, None)
+        if connection.outcome is not None:
+            return
+        connection.outcome, connection.ended = outcome, time.time()
+        connection.note = note or connection.note
+        self.append(connection)
 
 
 @dataclass
@@ -87,11 +228,13 @@ class Wfm:
     store: Store
     faults: FaultSet
     log_size: int = 10_000
-    requests: deque[RequestRecord] = field(init=False)
+    requests: Transcript = field(init=False)
     overload: Overload | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self.requests = deque(maxlen=self.log_size)
+        self.requests = Transcript(self.log_size)
+        self.served = ActiveServed()  # the instrument WFM's served faults (instrument.py)
+        self._highest: dict[str, int] = {}  # client -> highest manifestVersion served with 200
         self.store.check_identity(self.pki.trust_domain, self.pki.wfm_id)
         entries, retired = self.store.policy()
         self.accepted = AcceptedClients(self.pki.trust_domain, self.pki.wfm_id, entries, retired)
@@ -134,8 +277,31 @@ class Wfm:
                 self.overload = None
         return overload
 
-    def log(self, record: RequestRecord) -> None:
-        self.requests.append(record)
+    def log(self, record: RequestRecord, transport: object | None = None) -> None:
+        self.requests.request(record, transport)
+
+    # -- served faults (the instrument WFM) -------------------------------------------------------
+
+    def replace_served(self, targets: Iterable[Target]) -> tuple[Target, ...]:
+        previous = self.served.replace(targets)
+        self._changed()
+        return previous
+
+    def owner_of(self, deployment_id: str) -> str | None:
+        """The client (SPIFFE ID) a deployment belongs to; None for an unknown deployment."""
+        deployment = self.store.deployment(deployment_id)
+        return deployment.client if deployment is not None else None
+
+    def served_manifest(self, client: str, version: int) -> None:
+        """A 200 manifest went to ``client``: remember the highest version it was served."""
+        if version > self._highest.get(client, 0):
+            self._highest[client] = version
+
+    def served_yaml(self, deployment_id: str, body: bytes) -> bytes:
+        """The bytes served for a deployment's YAML, at its URL and in bundles."""
+        if self.served.for_deployment("deployment-digest-mismatch", deployment_id):  # DS-022 probe
+            return body + TAMPER
+        return body
 
     # -- authorisation ----------------------------------------------------------------------------
 
@@ -249,17 +415,39 @@ class Wfm:
             first = document["deployments"][0]
             wrong = digest_of(entries[0].body + b"\n")
             first["url"] = f"/api/v1/deployments/{first['deploymentId']}/{wrong}"
+        if self.served.touches(client):
+            self._serve_wrong(client, document, entries, bundle)
         body = canonical_json(document)
-        view = ManifestView(version=version, body=body, digest=digest_of(body))
+        view = ManifestView(version=int(document["manifestVersion"]), body=body, digest=digest_of(body))
         self._cache[client] = _Cached(self._generation, view)
         return view
+
+    def _serve_wrong(
+        self, client: str, document: dict[str, Any], entries: list[Entry], bundle: bytes | None
+    ) -> None:
+        """The client-scoped served faults of the manifest (instrument WFM only)."""
+        served = self.served
+        lower = served.for_client("manifest-version-lower", client)
+        if lower or served.for_client("manifest-version-equal", client):  # DS-024 probes
+            highest = self._highest.get(client, document["manifestVersion"])
+            document["manifestVersion"] = highest - 1 if lower else highest
+        references = [(ref, e.body) for ref, e in zip(document["deployments"], entries, strict=True)]
+        if isinstance(document.get("bundle"), dict) and bundle is not None:
+            references.append((document["bundle"], bundle))
+        sha512 = served.for_client("unsupported-digest-algorithm", client)  # DS-023 probe
+        skew = served.for_client("wrong-size-bytes", client)  # DS-104 probe
+        for reference, data in references:
+            if sha512:
+                reference["digest"] = sha512_digest(data)
+            if skew:
+                reference["sizeBytes"] += SIZE_SKEW
 
     def _entries(self, client: str) -> list[Entry]:
         return [Entry(d.id, d.digest, d.body) for d in self.store.deployments(client)]
 
     def _bundle(self, entries: list[Entry]) -> bytes | None:
         """DS-012/DS-013: exactly one member per referenced deployment, and no archive without any."""
-        members = [(f"{e.deployment_id}.yaml", e.body) for e in entries]
+        members = [(f"{e.deployment_id}.yaml", self.served_yaml(e.deployment_id, e.body)) for e in entries]
         if self.faults.active("bundle-missing-yaml") and members:
             members = sorted(members)[:-1]
         if self.faults.active("bundle-extra-yaml") and members:
@@ -302,6 +490,7 @@ class Wfm:
             "wfmId": self.wfm_id,
             "spiffeId": str(self.pki.wfm_spiffe_id),
             "faults": sorted(self.faults.names),
+            "served": self.served.as_list(),
             "overload": None
             if self.overload is None
             else {

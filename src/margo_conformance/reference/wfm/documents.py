@@ -28,6 +28,11 @@ def digest_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def sha512_digest(data: bytes) -> str:
+    """``sha512:<hex>``: a digest a device must refuse as an unsupported algorithm (DS-023)."""
+    return "sha512:" + hashlib.sha512(data).hexdigest()
+
+
 def canonical_json(document: Any) -> bytes:
     """RFC 8785-style serialisation (DS-008): sorted keys, no insignificant whitespace, UTF-8.
 
@@ -66,9 +71,24 @@ def bundle_archive(members: Sequence[tuple[str, bytes]]) -> bytes:
             info.uname = info.gname = ""
             info.type = tarfile.REGTYPE
             tar.addfile(info, io.BytesIO(data))
+    return _gzipped(raw.getvalue(), mtime=0)
+
+
+def regzipped(bundle: bytes, *, mtime: int) -> bytes:
+    """The same archive gzip'd again with another header mtime: equal content, other bytes."""
+    return _gzipped(gzip.decompress(bundle), mtime=mtime)
+
+
+def bundle_deployment_ids(bundle: bytes) -> set[str]:
+    """The deploymentIds of a bundle built by ``bundle_archive`` (its ``<id>.yaml`` member names)."""
+    with tarfile.open(fileobj=io.BytesIO(bundle), mode="r:gz") as tar:
+        return {name.removesuffix(".yaml") for name in tar.getnames()}
+
+
+def _gzipped(data: bytes, *, mtime: int) -> bytes:
     packed = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=packed, mtime=0, compresslevel=9) as zipped:
-        zipped.write(raw.getvalue())
+    with gzip.GzipFile(filename="", mode="wb", fileobj=packed, mtime=mtime, compresslevel=9) as zipped:
+        zipped.write(data)
     return packed.getvalue()
 
 

@@ -12,6 +12,7 @@ cleanly on SIGTERM/SIGINT); ``BackgroundWfm`` runs one in a thread of its own (t
 from __future__ import annotations
 
 import asyncio
+import asyncio.sslproto
 import ipaddress
 import json
 import os
@@ -34,8 +35,9 @@ from ...errors import EnvironmentProblem, UsageError
 from ...pki import Flaw, Pki, SpiffeId, SvidFiles
 from ...pki.tls import TLS12_CIPHERS, server_context
 from .admin import Admin
-from .core import Wfm
+from .core import HANDSHAKE_FAILED, NO_REQUEST, REJECTED, REQUESTS, Connection, Transcript, Wfm
 from .faults import FaultSet
+from .instrument import ActiveServed
 from .mis import TrustEndpoints
 from .southbound import Southbound
 from .store import Store
@@ -84,14 +86,26 @@ class Endpoints:
 
 
 NO_CHECK_TIME = 0x200000  # OpenSSL X509_V_FLAG_NO_CHECK_TIME
+LEGACY_CIPHERS = "DEFAULT:@SECLEVEL=0"  # OpenSSL 3 negotiates TLS 1.1 at security level 0 only
+Gate = Callable[[asyncio.BaseTransport, Connection], bool]
 
 
 class ManagementTls:
-    """The Management Interface's one SSLContext, with the TLS faults applied to it in place, so a
-    fault switched at run time holds for every handshake from then on."""
+    """The Management Interface's one SSLContext, with the TLS faults (and the listener-scoped served
+    faults of the instrument WFM) applied to it in place, so a switch at run time holds for every
+    handshake from then on."""
 
-    def __init__(self, pki: Pki, tls_dir: Path, faults: FaultSet, *, tls12: bool) -> None:
+    def __init__(
+        self,
+        pki: Pki,
+        tls_dir: Path,
+        faults: FaultSet,
+        *,
+        tls12: bool,
+        served: ActiveServed | None = None,
+    ) -> None:
         self.pki, self.tls_dir, self.faults, self.tls12 = pki, tls_dir, faults, tls12
+        self.served = served if served is not None else ActiveServed()
         self._rogue: ssl.SSLContext | None = None
         self.context = server_context(pki.wfm_svid_files, pki.bundle_pem, minimum=self._minimum())
         self.apply()
@@ -102,12 +116,16 @@ class ManagementTls:
     def apply(self) -> None:
         files = self._svid_files()
         self.context.load_cert_chain(files.certificate, files.key)
+        self._rogue = None  # rebuilt with the SVID now presented, if accepts-unknown-issuer needs it
         minimum, maximum = self._minimum(), ssl.TLSVersion.MAXIMUM_SUPPORTED
         ciphers = TLS12_CIPHERS
         if self.faults.active("tls13-refused"):
             minimum, maximum = min(minimum, ssl.TLSVersion.TLSv1_2), ssl.TLSVersion.TLSv1_2
         if self.faults.active("tls11-accepted"):
-            minimum, ciphers = ssl.TLSVersion.TLSv1_1, "DEFAULT:@SECLEVEL=0"  # OpenSSL 3 needs level 0
+            minimum, ciphers = ssl.TLSVersion.TLSv1_1, LEGACY_CIPHERS
+        if self.served.on_listener("tls11-only"):  # TLS-005 probe
+            minimum = maximum = ssl.TLSVersion.TLSv1_1
+            ciphers = LEGACY_CIPHERS
         self.context.set_ciphers(ciphers)
         # API-SEC-002 broken: ask for a certificate but do not require one.
         self.context.verify_mode = (
@@ -140,13 +158,16 @@ class ManagementTls:
         ssl_object.context = self._rogue
 
     def _svid_files(self) -> SvidFiles:
-        wrong_id = self.faults.active("wfm-wrong-spiffe-id")
+        # WIP-004 broken, or the WIP-007 probe of the instrument WFM: the same certificate.
+        wrong_id = self.faults.active("wfm-wrong-spiffe-id") or self.served.on_listener("wrong-wfm-spiffe-id")
         omit = self.faults.active("omits-intermediate")
-        if not (wrong_id or omit):
+        untrusted = self.served.on_listener("untrusted-chain")  # TLS-008 probe: the PKI's rogue CA
+        if not (wrong_id or omit or untrusted):
             return self.pki.wfm_svid_files
+        flaw = Flaw.UNKNOWN_ISSUER if untrusted else Flaw.WITHOUT_INTERMEDIATE if omit else None
         svid = self.pki.mint_wfm(
-            wfm_id=f"{self.pki.wfm_id}-other" if wrong_id else None,  # WIP-004 broken
-            flaw=Flaw.WITHOUT_INTERMEDIATE if omit else None,  # SVID-001 broken
+            wfm_id=f"{self.pki.wfm_id}-other" if wrong_id else None,
+            flaw=flaw,  # SVID-001 broken with omits-intermediate
         )
         return svid.write(self.tls_dir, "wfm-faulty")
 
@@ -171,10 +192,14 @@ class WfmServer:
         try:
             self.wfm = wfm = Wfm(pki, self._store, faults, log_size=config.request_log_size)
             tls_dir = config.state_dir / "tls"
-            management = ManagementTls(pki, tls_dir, faults, tls12=config.tls12)
+            management = ManagementTls(pki, tls_dir, faults, tls12=config.tls12, served=wfm.served)
             southbound = Southbound(wfm, read_timeout=config.read_timeout, max_body=config.max_body)
             url = await self._serve(
-                southbound.app(), config.listen, management.context, "https", gate=southbound.admit_connection
+                southbound.app(),
+                config.listen,
+                management.context,
+                "https",
+                gate=(southbound.admit_connection, wfm.requests),
             )
             mis_url = admin_url = None
             if config.mis_listen is not None:
@@ -183,7 +208,7 @@ class WfmServer:
                 mis_url = await self._serve(trust.app(), config.mis_listen, context, "https")
                 trust.base_url = mis_url
             if config.admin_listen is not None:
-                admin = Admin(wfm, on_faults_changed=management.apply)
+                admin = Admin(wfm, on_faults_changed=lambda: _tls_changed(management, wfm))
                 admin_url = await self._serve(admin.app(), config.admin_listen, None, "http")
         except BaseException:
             await self.stop()
@@ -207,7 +232,7 @@ class WfmServer:
         address: Address,
         context: ssl.SSLContext | None,
         scheme: str,
-        gate: Callable[[asyncio.BaseTransport], bool] | None = None,
+        gate: tuple[Gate, Transcript] | None = None,
     ) -> str:
         host, port = address
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -221,8 +246,8 @@ class WfmServer:
         self._runners.append(runner)
         await runner.setup()
         site = (
-            _RecognisingSite(runner, sock, ssl_context=context, gate=gate)
-            if gate is not None
+            _RecognisingSite(runner, sock, ssl_context=context, gate=gate[0], transcript=gate[1])
+            if gate is not None and context is not None
             else web.SockSite(runner, sock, ssl_context=context)
         )
         await site.start()
@@ -294,50 +319,101 @@ def _is_ip(host: str) -> bool:
 
 
 class _RecognisingSite(web.SockSite):
-    """A SockSite whose connections pass ``gate`` right after the TLS handshake, before any HTTP is
-    parsed: WIP-005 "reject the connection" even for a peer that sends no well-formed request."""
+    """A TLS SockSite whose connections pass ``gate`` right after the TLS handshake, before any HTTP is
+    parsed: WIP-005 "reject the connection" even for a peer that sends no well-formed request.
+
+    Every accepted TCP connection also becomes a transcript record when it ends, with how it went
+    (``Connection``). For that the site builds the TLS layer itself, exactly as
+    ``loop.create_server(ssl=...)`` does inside (one ``SSLProtocol`` around the application protocol),
+    but with a handshake waiter of its own: a failed handshake never reaches the application protocol,
+    only that waiter."""
 
     def __init__(
         self,
         runner: web.AppRunner,
         sock: socket.socket,
         *,
-        ssl_context: ssl.SSLContext | None,
-        gate: Callable[[asyncio.BaseTransport], bool],
+        ssl_context: ssl.SSLContext,
+        gate: Gate,
+        transcript: Transcript,
     ) -> None:
         super().__init__(runner, sock, ssl_context=ssl_context)
-        self._gate = gate
+        self._gate, self._transcript, self._tls = gate, transcript, ssl_context
 
     async def start(self) -> None:
         await web.BaseSite.start(self)  # registers the site with its runner
-        server = self._runner.server
-        assert server is not None
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Gated(server(), self._gate),
-            sock=self._sock,
-            ssl=self._ssl_context,
-            backlog=self._backlog,
+            lambda: self._accepted(loop), sock=self._sock, backlog=self._backlog
         )
+
+    def _accepted(self, loop: asyncio.AbstractEventLoop) -> asyncio.BaseProtocol:
+        """At TCP accept, before the handshake: the connection's record-to-be and its TLS layer."""
+        server = self._runner.server
+        assert server is not None
+        gated = _Gated(server(), self._gate, self._transcript)
+        waiter: asyncio.Future[None] = loop.create_future()
+        waiter.add_done_callback(gated.handshake_done)
+        return _TlsLayer(loop, gated, self._tls, waiter)
+
+
+class _TlsLayer(asyncio.sslproto.SSLProtocol):
+    """asyncio's own server-side TLS layer, which also opens the connection's record at TCP accept
+    (the only moment the peer address is known for a handshake that then fails)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        gated: _Gated,
+        context: ssl.SSLContext,
+        waiter: asyncio.Future[None],
+    ) -> None:
+        super().__init__(loop, gated, context, waiter, server_side=True)
+        self._gated = gated
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._gated.accepted(transport.get_extra_info("peername"))
+        super().connection_made(transport)
 
 
 class _Gated(asyncio.Protocol):
-    """Delegates to aiohttp's RequestHandler once the gate admitted the connection; else aborts it."""
+    """Delegates to aiohttp's RequestHandler once the gate admitted the connection; else aborts it.
+    Keeps the connection's record: handshake outcome, client, requests, bytes received."""
 
-    def __init__(self, inner: asyncio.Protocol, gate: Callable[[asyncio.BaseTransport], bool]) -> None:
+    def __init__(self, inner: asyncio.Protocol, gate: Gate, transcript: Transcript) -> None:
         self.inner = inner
         self.gate = gate
+        self.transcript = transcript
+        self.connection: Connection | None = None
+        self.transport: asyncio.BaseTransport | None = None
         self.admitted = False
 
+    def accepted(self, peer: Any) -> None:
+        self.connection = self.transcript.opened(_peer(peer))
+
+    def handshake_done(self, waiter: asyncio.Future[None]) -> None:
+        """The TLS handshake ended; a failure is recorded here (the connection never gets further)."""
+        if self.transport is not None:
+            return
+        failure = None if waiter.cancelled() else waiter.exception()
+        self.transcript.closed(self._connection(), HANDSHAKE_FAILED, _reason(failure))
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if not self.gate(transport):
+        self.transport = transport
+        connection = self._connection()
+        ssl_object = transport.get_extra_info("ssl_object")
+        connection.tls_version = ssl_object.version() if ssl_object is not None else None
+        if not self.gate(transport, connection):
+            self.transcript.closed(connection, REJECTED)
             transport.abort()  # type: ignore[attr-defined]  # a reset: not one byte of HTTP
             return
         self.admitted = True
+        self.transcript.attach(transport, connection)
         self.inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
         if self.admitted:
+            self._connection().received_bytes += len(data)
             self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:
@@ -346,6 +422,9 @@ class _Gated(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.admitted:
             self.inner.connection_lost(exc)
+        connection = self._connection()
+        outcome = REQUESTS if connection.requests else NO_REQUEST
+        self.transcript.closed(connection, outcome, transport=self.transport)
 
     def pause_writing(self) -> None:
         if self.admitted:
@@ -354,6 +433,32 @@ class _Gated(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self.admitted:
             self.inner.resume_writing()
+
+    def _connection(self) -> Connection:
+        if self.connection is None:  # only if the TLS layer did not say "accepted"
+            self.connection = self.transcript.opened("unknown")
+        return self.connection
+
+
+def _tls_changed(management: ManagementTls, wfm: Wfm) -> None:
+    """New TLS settings for every handshake from now on, and no connection that predates them."""
+    management.apply()
+    wfm.requests.drop_live()
+
+
+def _peer(address: Any) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = address[0], address[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return "unknown"
+
+
+def _reason(failure: BaseException | None) -> str:
+    """Why a handshake failed, in one line (OpenSSL's reason when there is one)."""
+    text = str(failure or "")
+    if failure is None or (isinstance(failure, ConnectionError) and not text):
+        return "the peer closed the connection in the handshake"
+    return f"{type(failure).__name__}: {text}" if text else type(failure).__name__
 
 
 class BackgroundWfm:

@@ -13,6 +13,7 @@ import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -20,20 +21,36 @@ from aiohttp import web
 from ...findings import Level
 from ...pki import SpiffeId, SvidError
 from ...pki.tls import peer_chain
-from .core import DEVICE_ID, RequestRecord, Wfm
+from .core import DEVICE_ID, Connection, RequestRecord, Wfm
 from .documents import (
     BUNDLE_MEDIA_TYPE,
     DIGEST,
     IMMUTABLE,
     MANIFEST_MEDIA_TYPE,
     YAML_MEDIA_TYPE,
+    bundle_deployment_ids,
     digest_of,
+    regzipped,
 )
 from .problems import PROBLEM_MEDIA_TYPE, Problem
 
 LOG = logging.getLogger("margo_conformance.reference.wfm")
-CALLER = web.RequestKey("caller", SpiffeId)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+LOGGED_REQUEST_HEADERS = ("Accept", "If-None-Match", "Content-Type")
+LOGGED_RESPONSE_HEADERS = ("ETag", "Retry-After")
+MAX_LOGGED_BODY = 64 * 1024
+
+
+@dataclass(frozen=True)
+class LoggedBody:
+    """What the transcript keeps of a JSON request body: the document, or why not."""
+
+    document: Any = None
+    note: str = ""
+
+
+CALLER = web.RequestKey("caller", SpiffeId)
+BODY = web.RequestKey("body", LoggedBody)
 
 
 class Southbound:
@@ -58,12 +75,13 @@ class Southbound:
 
     # -- identity -----------------------------------------------------------------------------------
 
-    def admit_connection(self, transport: asyncio.BaseTransport) -> bool:
-        """Connection gate, right after the handshake (WIP-005): only recognised clients get HTTP."""
+    def admit_connection(self, transport: asyncio.BaseTransport, connection: Connection) -> bool:
+        """Connection gate, right after the handshake (WIP-005): only recognised clients get HTTP.
+        The connection learns who it is, or why it was rejected."""
         try:
-            self._recognise(transport.get_extra_info("ssl_object"))
+            connection.client = str(self._recognise(transport.get_extra_info("ssl_object")))
         except Exception as refusal:  # fail closed: whatever goes wrong, no HTTP for this peer
-            self.wfm.log(RequestRecord(time.time(), None, "-", "-", None, f"connection rejected: {refusal}"))
+            connection.note = f"connection rejected: {refusal}"
             return False
         return True
 
@@ -87,11 +105,7 @@ class Southbound:
                 transport.get_extra_info("ssl_object") if transport is not None else None
             )
         except Exception as refusal:  # fail closed, as in admit_connection
-            self.wfm.log(
-                RequestRecord(
-                    time.time(), None, request.method, request.path, None, f"connection rejected: {refusal}"
-                )
-            )
+            self._log(request, None, None, f"connection rejected: {refusal}")
             if transport is not None:
                 transport.abort()  # reset, nothing written: the response below cannot reach the wire
             return web.Response(status=403)
@@ -118,8 +132,27 @@ class Southbound:
         except Exception:  # bad input never crashes the server (API-RETRY-003 shape)
             LOG.exception("southbound %s %s failed", request.method, request.path)
             response = self.problem_response(Problem(status=500, detail="internal error", retry_after=1))
-        self.wfm.log(RequestRecord(time.time(), str(caller), request.method, request.path, response.status))
+        self._log(request, str(caller), response)
         return response
+
+    def _log(
+        self, request: web.Request, caller: str | None, response: web.StreamResponse | None, note: str = ""
+    ) -> None:
+        """One transcript record: selected headers both ways, and the JSON body a handler read."""
+        logged = request.get(BODY)
+        record = RequestRecord(
+            time.time(),
+            caller,
+            request.method,
+            request.path,
+            None if response is None else response.status,
+            note or (logged.note if logged is not None else ""),
+            request_headers=_picked(request.headers, LOGGED_REQUEST_HEADERS),
+            response_headers={} if response is None else _picked(response.headers, LOGGED_RESPONSE_HEADERS),
+        )
+        if logged is not None and not logged.note:
+            record.body, record.has_body = logged.document, True
+        self.wfm.log(record, request.transport)
 
     def problem_response(self, problem: Problem) -> web.Response:
         """ERR-001/API-ERR-001: application/problem+json with the registered type; retry table."""
@@ -147,9 +180,13 @@ class Southbound:
         except TimeoutError:
             raise Problem(status=408, detail="the request body did not arrive in time", close=True) from None
         try:
-            return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+            document = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
         except (UnicodeDecodeError, ValueError) as exc:
+            request[BODY] = LoggedBody(note=f"the body ({len(raw)} bytes) is not JSON")
             raise Problem.of(malformed, f"the body is not JSON: {exc}") from None
+        too_big = f"the body ({len(raw)} bytes) is over {MAX_LOGGED_BODY} bytes: not kept"
+        request[BODY] = LoggedBody(document) if len(raw) <= MAX_LOGGED_BODY else LoggedBody(note=too_big)
+        return document
 
     def _schema_errors(self, document: Any, document_type: str) -> list[dict[str, str]]:
         return [
@@ -235,6 +272,7 @@ class Southbound:
             if faults.active("not-modified-with-body"):
                 return await _not_modified_with_body(request, headers, view.body)
             return web.Response(status=304, headers=headers)  # DS-006
+        self.wfm.served_manifest(str(request[CALLER]), view.version)
         return web.Response(body=view.body, headers={**headers, "Content-Type": MANIFEST_MEDIA_TYPE})
 
     async def get_deployment(self, request: web.Request) -> web.StreamResponse:
@@ -246,10 +284,12 @@ class Southbound:
         if body is None and faults.active("unknown-digest-200"):
             current = store.deployment(deployment_id)
             body = current.body if current is not None and current.client == caller else None
-        if body is None:  # DS-018: cannot produce bytes with that digest for this caller
+        if body is None or self.wfm.served.for_deployment("deployment-404", deployment_id):
+            # DS-018: cannot produce bytes with that digest for this caller (or: a DS-019 probe)
             raise Problem.of(
                 "deployment-not-found", f"no deployment {deployment_id} at {digest} for this client"
             )
+        body = self.wfm.served_yaml(deployment_id, body)
         if faults.active("yaml-trailing-newline"):
             body += b"\n"
         headers = {
@@ -262,11 +302,15 @@ class Southbound:
         return web.Response(body=body, headers={**headers, "Content-Type": YAML_MEDIA_TYPE})
 
     async def get_bundle(self, request: web.Request) -> web.StreamResponse:
-        faults = self.wfm.faults
+        faults, served = self.wfm.faults, self.wfm.served
+        caller = str(request[CALLER])
         digest = request.match_info["digest"]
-        body = self.wfm.store.bundle(str(request[CALLER]), digest) if DIGEST.match(digest) else None
-        if body is None:
+        body = self.wfm.store.bundle(caller, digest) if DIGEST.match(digest) else None
+        gone = served.deployments("deployment-404")  # DS-019 probe: so is every bundle holding one
+        if body is None or (gone and not gone.isdisjoint(bundle_deployment_ids(body))):
             raise Problem.of("invalid-bundle", f"no bundle {digest} for this client")
+        if served.for_client("bundle-digest-mismatch", caller):  # DS-022 probe
+            body = regzipped(body, mtime=1)
         headers = {"ETag": f'"{digest}"', "Cache-Control": IMMUTABLE, "Vary": "Accept-Encoding"}
         if none_match(request.headers.get("If-None-Match"), f'"{digest}"'):
             return web.Response(status=304, headers=headers)
@@ -335,6 +379,11 @@ def none_match(header: str | None, etag: str) -> bool:
         if tag == "*" or tag.removeprefix("W/") == opaque:
             return True
     return False
+
+
+def _picked(headers: Any, names: tuple[str, ...]) -> dict[str, str]:
+    """The headers among ``names`` that are present, by lower-case name."""
+    return {name.lower(): headers[name] for name in names if name in headers}
 
 
 async def _not_modified_with_body(

@@ -1,0 +1,404 @@
+"""One device scenario: a fresh identity and state folder, the device started through its launcher,
+deployments made through the instrument WFM, and everything removed again at the end — on failure
+too (stop the device, remove its workloads, forget its deployments and the served faults).
+
+Waits are budgets (``DeviceSubjectConfig``): the device's polling period times a small factor for
+protocol steps, plus ``status_timeout_s`` for work (pulls, container starts). Every wait also fails
+at once when the device's process has died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import logging
+import socket
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .._internal.images import build_test_images
+from ..config import DeviceSubjectConfig
+from ..errors import Blocked
+from ..reference.wfm.admin_client import AdminError
+from . import checks
+from .apps import AppRequest, PublishedApp, publish_app
+from .instrument import DeviceIdentity, InstrumentWfm, Record
+from .launchers import Launcher, LaunchFacts, make_launcher
+from .observer import DockerObserver, NoObserver, Workload, make_observer
+
+LOG = logging.getLogger("margo_conformance.device")
+MANIFEST_PATH = "/api/v1/deployments"
+CAPABILITIES_PATH = "/api/v1/capabilities/"
+SERVICE_PORT = 8080  # where the suite's http-server workloads listen inside their containers
+POLLS_PER_STEP = 3  # a protocol step (a poll, a retry) must happen within this many polling periods
+_NAMES = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class DeviceRun:
+    """What all device scenarios of one run share."""
+
+    config: DeviceSubjectConfig
+    workdir: Path
+    instrument: InstrumentWfm
+    registry_host: str
+    observer: DockerObserver | NoObserver
+    packages: Path
+    faults: tuple[str, ...] = ()
+
+    @property
+    def step_budget_s(self) -> float:
+        return self.config.poll_interval_s * POLLS_PER_STEP + 5.0
+
+    @property
+    def work_budget_s(self) -> float:
+        return self.config.status_timeout_s + self.step_budget_s
+
+
+@dataclass
+class Deployment:
+    """A deployment the scenario made, and what the device ran for it when it was last installed."""
+
+    id: str
+    app: PublishedApp
+    parameters: dict[str, Any]
+    manifest_version: int = 0  # the client's manifestVersion right after the operator's change
+    snapshot: list[tuple[str, str, tuple[tuple[str, str], ...]]] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def start_device_run(
+    config: DeviceSubjectConfig,
+    workdir: Path,
+    *,
+    registry_host: str,
+    packages: Path,
+    faults: tuple[str, ...] = (),
+) -> Iterator[DeviceRun]:
+    """Build the test images and start the instrument WFM (each scenario removes what it made)."""
+    observer = make_observer(config.observer)
+    if isinstance(observer, DockerObserver) and (
+        config.reference or config.launcher.get("type") == "command"
+    ):
+        build_test_images()  # the device pulls nothing: its workloads' images must be on its engine
+    instrument = InstrumentWfm(workdir / "instrument", host=config.wfm_host)
+    try:
+        yield DeviceRun(config, workdir, instrument, registry_host, observer, packages, faults)
+    finally:
+        instrument.close()
+
+
+class DeviceScenario:
+    """The device under test during one scenario, with the operator's and the observer's hands."""
+
+    def __init__(self, run: DeviceRun) -> None:
+        self.run = run
+        self.name = f"device-{next(_NAMES)}"
+        self.folder = run.workdir / self.name
+        self.identity: DeviceIdentity | None = None
+        self.launcher: Launcher | None = None
+        self.device_id = ""
+        self.deployments: dict[str, Deployment] = {}
+        self.mark = 0  # transcript position of the last operator action
+        self.records_at_connect: list[Record] = []
+
+    # -- the device ----------------------------------------------------------------------------------
+
+    @property
+    def spiffe_id(self) -> str:
+        assert self.identity is not None, "connect() first"
+        return self.identity.spiffe_id
+
+    def connect(self) -> None:
+        """Start the device and wait until it has reported its capabilities and fetched a manifest."""
+        start = self.run.instrument.mark()
+        self.identity = self.run.instrument.enrol(self.name)
+        self.launcher = make_launcher(
+            self.run.config.launcher, self.folder / "device.log", faults=self.run.faults
+        )
+        self.launcher.start(self._facts())
+        self.await_(
+            "the device reports its capabilities (PUT /api/v1/capabilities/…) and fetches its desired state",
+            lambda: self._manifest_fetched(start),
+            budget_s=self.run.work_budget_s,
+        )
+        self.records_at_connect = self.records(start)
+        self.device_id = self.run.instrument.device_id_of(self.spiffe_id) or ""
+
+    def _facts(self) -> LaunchFacts:
+        assert self.identity is not None
+        return LaunchFacts(
+            wfm_url=self.run.instrument.url,
+            client_cert=self.identity.svid.certificate,
+            client_key=self.identity.svid.key,
+            trust_anchors=self.identity.anchors,
+            state_dir=self.folder / "state",
+            device_id=self.name,
+            poll_interval_s=self.run.config.poll_interval_s,
+        )
+
+    def _manifest_fetched(self, since: int) -> Record | None:
+        records = self.records(since)
+        refused = next(
+            (r for r in records if r.path.startswith(CAPABILITIES_PATH) and (r.status or 0) >= 400), None
+        )
+        if refused is not None:
+            raise AssertionError(
+                f"the instrument WFM refused the device's capabilities report ({refused.brief()}): "
+                f"{refused.body if refused.body is not None else ''}"
+            )
+        return next(
+            (
+                r
+                for r in self.records(since)
+                if r.method == "GET" and r.path == MANIFEST_PATH and r.status == 200
+            ),
+            None,
+        )
+
+    def restart(self) -> None:
+        """Stop the device and start it again over the same state folder and identity."""
+        assert self.launcher is not None
+        self.launcher.stop()
+        self.mark = self.run.instrument.mark()
+        self.launcher.start(self._facts())
+
+    def close(self) -> None:
+        """Stop the device and remove everything the scenario made; never raises."""
+        steps: list[tuple[str, Callable[[], object]]] = []
+        if self.launcher is not None:
+            steps.append(("stop the device", self.launcher.stop))
+        steps.append(("reset served faults", lambda: self.run.instrument.admin.set_served([])))
+        steps.append(("reset overload", lambda: self.run.instrument.admin.overload(None)))
+        for deployment_id in self.deployments:
+            steps.append((f"forget {deployment_id}", functools.partial(self._forget, deployment_id)))
+        if isinstance(self.run.observer, DockerObserver) and self.deployments:
+            ids = list(self.deployments)
+            steps.append(("remove workloads", lambda: self.run.observer.remove(ids)))
+        if self.identity is not None:
+            steps.append(
+                ("retire the client", lambda: self.run.instrument.admin.retire_client(self.spiffe_id))
+            )
+        for what, step in steps:
+            try:
+                step()
+            except Exception as exc:  # clean-up goes on; the scenario's own verdict stands
+                LOG.warning("clean-up of %s: %s failed: %s", self.name, what, exc)
+
+    def _forget(self, deployment_id: str) -> None:
+        with contextlib.suppress(AdminError):
+            self.run.instrument.admin.undeploy(deployment_id)
+
+    # -- the operator ----------------------------------------------------------------------------------
+
+    def publish(self, request: AppRequest) -> PublishedApp:
+        return publish_app(
+            request,
+            self.run.packages,
+            self.folder / "packages",
+            self.run.registry_host,
+            namespace=f"{self.name}-{len(self.deployments) + 1}",
+        )
+
+    def deploy(self, request: AppRequest, parameters: Mapping[str, Any] | None = None) -> Deployment:
+        app = self.publish(request)
+        self.mark = self.run.instrument.mark()
+        deployment_id, _ = self.run.instrument.admin.deploy(
+            self.spiffe_id, self.device_id, app.description, dict(parameters or {})
+        )
+        deployment = Deployment(deployment_id, app, dict(parameters or {}))
+        deployment.manifest_version = self.client_manifest_version()
+        self.deployments[deployment_id] = deployment
+        return deployment
+
+    def update(self, deployment: Deployment, parameters: Mapping[str, Any]) -> None:
+        deployment.parameters = {**deployment.parameters, **parameters}
+        self.mark = self.run.instrument.mark()
+        self.run.instrument.admin.update(
+            deployment.id, self.spiffe_id, self.device_id, deployment.app.description, deployment.parameters
+        )
+        deployment.manifest_version = self.client_manifest_version()
+
+    def undeploy(self, deployment: Deployment) -> None:
+        self.mark = self.run.instrument.mark()
+        self.run.instrument.admin.undeploy(deployment.id)
+        deployment.manifest_version = self.client_manifest_version()
+
+    def client_manifest_version(self) -> int:
+        states = self.run.instrument.admin.state().get("manifests", {})
+        return int((states.get(self.spiffe_id) or {}).get("manifestVersion", 0))
+
+    def deployment_yaml(self, deployment: Deployment) -> dict[str, Any]:
+        for entry in self.run.instrument.admin.state().get("deployments", []):
+            if entry.get("deploymentId") == deployment.id:
+                document: dict[str, Any] = yaml.safe_load(entry["yaml"])
+                return document
+        raise AssertionError(f"the instrument WFM holds no deployment {deployment.id}")
+
+    def serve(self, name: str, deployment: Deployment | None) -> None:
+        """Switch one served fault on (for this device, or for the deployment when it is per resource)."""
+        admin = self.run.instrument.admin
+        scopes = {entry["name"]: entry["scope"] for entry in admin.served()["catalogue"]}
+        entry: dict[str, str] = {"name": name}
+        if scopes.get(name) == "client":
+            entry["client"] = self.spiffe_id
+        elif scopes.get(name) == "deployment":
+            if deployment is None:
+                raise Blocked(f"the served fault {name} needs a deployment")
+            entry["deployment"] = deployment.id
+        active = [dict(item) for item in admin.served()["active"]]
+        admin.set_served([*active, entry])
+        self.mark = self.run.instrument.mark()
+
+    # -- what the device said --------------------------------------------------------------------------
+
+    def records(self, since: int = 0) -> list[Record]:
+        return self.run.instrument.records(self.spiffe_id, since)
+
+    def reports(self, deployment: Deployment, since: int = 0) -> list[dict[str, Any]]:
+        return self.run.instrument.reports(self.spiffe_id, deployment.id, since)
+
+    def await_(self, what: str, probe: Callable[[], Any], *, budget_s: float) -> Any:
+        check = self.launcher.check_alive if self.launcher is not None else (lambda: None)
+        return self.run.instrument.await_(what, probe, budget_s=budget_s, alive=check)
+
+    def await_report(self, deployment: Deployment, state: str, *, since: int | None = None) -> dict[str, Any]:
+        """The first report with this overall state since the last operator action."""
+        start = self.mark if since is None else since
+
+        def found() -> dict[str, Any] | None:
+            return next(
+                (r for r in self.reports(deployment, start) if (r.get("status") or {}).get("state") == state),
+                None,
+            )
+
+        report: dict[str, Any] = self.await_(
+            f'the device reports deployment {deployment.id} "{state}"', found, budget_s=self.run.work_budget_s
+        )
+        return report
+
+    def await_cycle_after(self, what: str, event: Callable[[Record], bool]) -> Record:
+        """Wait for ``event`` since the last operator action, then for the next poll after it: the
+        device has then finished the cycle in which it met the event."""
+        since = self.mark
+        first: Record = self.await_(
+            what,
+            lambda: next((r for r in self.records(since) if event(r)), None),
+            budget_s=self.run.work_budget_s,
+        )
+
+        def next_poll() -> Record | None:
+            later = [r for r in self.records(since) if r.time > first.time]
+            return next((r for r in later if r.method == "GET" and r.path == MANIFEST_PATH), None)
+
+        self.await_("the device polls again after that", next_poll, budget_s=self.run.work_budget_s)
+        return first
+
+    # -- what the runtime runs -------------------------------------------------------------------------
+
+    def workloads(self, deployment: Deployment) -> list[Workload]:
+        return self.run.observer.workloads(deployment.id)
+
+    def remember_workloads(self, deployment: Deployment) -> None:
+        deployment.snapshot = _snapshot(self.workloads(deployment))
+
+    def fetch_page(self, port: int) -> str:
+        """The page a published port serves on this host (awaited: a container may still be binding)."""
+
+        def get() -> str | None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:  # noqa: S310
+                    return bytes(page.read(4096)).decode("utf-8", errors="replace")
+            except OSError:
+                return None
+
+        text: str = self.await_(f"127.0.0.1:{port} serves a page", get, budget_s=self.run.step_budget_s)
+        return text
+
+    def reachability_problems(self, own: Deployment, other: Deployment) -> list[str]:
+        """ISO-101: from every network of ``own``'s workloads, ``own``'s service answers (so a closed
+        port means something) and none of ``other``'s addresses does."""
+        observer = self._docker()
+        mine, theirs = self.workloads(own), self.workloads(other)
+        targets = sorted({address for w in theirs for address in w.addresses.values() if address})
+        if not mine or not targets:
+            raise Blocked("both deployments need running containers with addresses")
+        problems = []
+        for network in sorted({n for w in mine for n in w.addresses}):
+            controls = [a for w in mine for n, a in w.addresses.items() if n == network and a]
+            args = [f"tcp:{address}:{SERVICE_PORT}" for address in controls[:1] + targets]
+            report = observer.probe(network, args)
+            if controls and not report.tcp.get(f"{controls[0]}:{SERVICE_PORT}"):
+                problems.append(
+                    f"on {network} the deployment's own service did not answer: the probe proves nothing"
+                )
+            problems += [
+                f"on {network} {address}:{SERVICE_PORT} of the other vendor is reachable"
+                for address in targets
+                if report.tcp.get(f"{address}:{SERVICE_PORT}")
+            ]
+        return problems
+
+    def user_problems(self, deployment: Deployment, uid: int) -> list[str]:
+        """ISO-104: each running container's processes run as ``uid``."""
+        observer = self._docker()
+        running = [w for w in self.workloads(deployment) if w.running]
+        if not running:
+            return ["no running container"]
+        seen = {w.name: observer.exec(w, ["id", "-u"]).strip() for w in running}
+        return [f"{name} runs as uid {value}" for name, value in seen.items() if value != str(uid)]
+
+    def environment_leaks(self, first: Deployment, second: Deployment) -> list[str]:
+        """ISO-106: the environment each running container really has, against the other's."""
+        observer = self._docker()
+        problems = []
+        for own, other in ((first, second), (second, first)):
+            other_env = {k: v for w in self.workloads(other) for k, v in w.env.items()}
+            for w in (w for w in self.workloads(own) if w.running):
+                live = dict(line.partition("=")[::2] for line in observer.exec(w, ["env"]).splitlines())
+                leaks = checks.leaked_environment(live, other_env, own.app.declared_env, w.image_env)
+                problems += [f"{w.name} sees {leak}" for leak in leaks]
+        return problems
+
+    def _docker(self) -> DockerObserver:
+        if not isinstance(self.run.observer, DockerObserver):
+            raise Blocked("the SUT file gives no observer for the device's runtime (observer.type: none)")
+        return self.run.observer
+
+    def untouched(self, deployment: Deployment) -> list[str]:
+        """How the deployment's workloads differ from when it was installed (empty: untouched)."""
+        now = _snapshot(self.workloads(deployment))
+        if now == deployment.snapshot:
+            return []
+        before = {item[0]: item for item in deployment.snapshot}
+        after = {item[0]: item for item in now}
+        problems = [f"container {name} is gone" for name in sorted(set(before) - set(after))]
+        problems += [f"container {name} is new" for name in sorted(set(after) - set(before))]
+        for name in sorted(set(before) & set(after)):
+            if before[name] != after[name]:
+                problems.append(f"container {name} was restarted, recreated or reconfigured")
+        return problems or ["the workloads changed"]
+
+
+def _snapshot(workloads: list[Workload]) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    """(name, container id + start time + running, environment) of each workload."""
+    return [
+        (
+            w.name,
+            f"{w.id} {w.started_at} {'running' if w.running else 'stopped'}",
+            tuple(sorted(w.env.items())),
+        )
+        for w in workloads
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -1,0 +1,478 @@
+"""Steps of the device persona: thin; the instrument WFM, launchers, observer, apps and checks live in
+margo_conformance.device."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from pytest_bdd import given, parsers, scenarios, then, when
+
+from margo_conformance.device import checks
+from margo_conformance.device.apps import AppRequest
+from margo_conformance.device.session import MANIFEST_PATH, Deployment, DeviceRun, DeviceScenario, free_port
+from margo_conformance.errors import Blocked
+
+scenarios("../features/device")
+
+CAPABILITIES_PREFIX = "/api/v1/capabilities/"
+BUNDLES_PREFIX = "/api/v1/bundles/"
+SERVED = {
+    "serves the deployment's YAML with bytes that miss its digest": "deployment-digest-mismatch",
+    "answers 404 for the deployment's YAML": "deployment-404",
+    "serves a bundle whose bytes miss its digest": "bundle-digest-mismatch",
+    "serves a manifestVersion lower than the device holds": "manifest-version-lower",
+    "serves a manifestVersion equal to the one the device holds": "manifest-version-equal",
+    "writes the manifest's digests with the algorithm sha512": "unsupported-digest-algorithm",
+    "advertises sizes that differ from the bytes it serves": "wrong-size-bytes",
+    "presents an SVID of another wfm-id in the same trust domain": "wrong-wfm-spiffe-id",
+    "presents a chain from a CA outside the trust bundle": "untrusted-chain",
+    "offers only TLS 1.1": "tls11-only",
+}
+
+
+class Story:
+    """The deployments of one scenario, by the names the feature text gives them."""
+
+    def __init__(self, device: DeviceScenario) -> None:
+        self.device = device
+        self.by_name: dict[str, Deployment] = {}
+        self.current: Deployment | None = None
+
+    def add(self, name: str, deployment: Deployment) -> Deployment:
+        self.by_name[name] = self.current = deployment
+        return deployment
+
+    def get(self, name: str | None = None) -> Deployment:
+        deployment = self.current if name is None else self.by_name.get(name)
+        if deployment is None:
+            raise Blocked(f"the scenario has no deployment {name or ''}".strip())
+        return deployment
+
+
+@pytest.fixture
+def device(device_run: DeviceRun) -> Iterator[DeviceScenario]:
+    scenario = DeviceScenario(device_run)
+    yield scenario
+    scenario.close()
+
+
+@pytest.fixture
+def story(device: DeviceScenario) -> Story:
+    return Story(device)
+
+
+def _deploy(story: Story, name: str, request: AppRequest) -> Deployment:
+    return story.add(name, story.device.deploy(request))
+
+
+def _vendor(vendor: str, **options: object) -> AppRequest:
+    port = free_port() if vendor == "vendor-a" else None
+    return AppRequest(vendor, host_port=port, **options)  # type: ignore[arg-type]
+
+
+def _assert_none(problems: list[str], what: str) -> None:
+    assert not problems, what + ":\n  " + "\n  ".join(problems)
+
+
+# -- the device -----------------------------------------------------------------------------------------
+
+
+@given("a device connected to the instrument WFM")
+def connected(device: DeviceScenario) -> None:
+    device.connect()
+
+
+@when("the device restarts")
+def restarts(device: DeviceScenario) -> None:
+    device.restart()
+
+
+@then("the device's first request was a PUT of its capabilities, answered 201")
+def first_is_capabilities(device: DeviceScenario) -> None:
+    first = next(r for r in device.records_at_connect if r.kind == "request")
+    assert (first.method, first.path.startswith(CAPABILITIES_PREFIX), first.status) == ("PUT", True, 201), (
+        f"the first request was {first.brief()}"
+    )
+
+
+@then("the device then asked for its desired state")
+def then_manifest(device: DeviceScenario) -> None:
+    requests = [r for r in device.records_at_connect if r.kind == "request"]
+    assert len(requests) >= 2 and (requests[1].method, requests[1].path) == ("GET", MANIFEST_PATH), [
+        r.brief() for r in requests[:3]
+    ]
+
+
+@then("the capabilities report validates against the rc.3 DeviceCapabilitiesManifest")
+def capabilities_valid(device: DeviceScenario) -> None:
+    _assert_none(
+        checks.schema_problems(_capabilities(device), "DeviceCapabilitiesManifest"), "schema violations"
+    )
+
+
+@then(parsers.parse('it reports otelCollector true, at least one runtime and the deployment type "{kind}"'))
+def capabilities_hosting(device: DeviceScenario, kind: str) -> None:
+    _assert_none(checks.hosting_problems(_capabilities(device), kind), "not a hosting device")
+
+
+def _capabilities(device: DeviceScenario) -> dict[str, object]:
+    report = next(
+        (
+            r
+            for r in device.records_at_connect
+            if r.method == "PUT" and r.path.startswith(CAPABILITIES_PREFIX)
+        ),
+        None,
+    )
+    if report is None or not isinstance(report.body, dict):
+        raise Blocked("the transcript holds no capabilities body")
+    return report.body
+
+
+@then("the device asks for its desired state again within three polling periods")
+def polls_again(device: DeviceScenario) -> None:
+    since = device.run.instrument.mark()
+    device.await_(
+        "another GET /api/v1/deployments",
+        lambda: any(r.method == "GET" and r.path == MANIFEST_PATH for r in device.records(since)),
+        budget_s=device.run.config.poll_interval_s * 3 + 1.0,
+    )
+
+
+@then("the device asks for its desired state again")
+def asks_again(device: DeviceScenario) -> None:
+    since = device.mark
+    device.await_(
+        "the device polls GET /api/v1/deployments",
+        lambda: any(
+            r.method == "GET" and r.path == MANIFEST_PATH and r.status is not None
+            for r in device.records(since)
+        ),
+        budget_s=device.run.work_budget_s,
+    )
+
+
+# -- the operator ---------------------------------------------------------------------------------------
+
+
+@when(parsers.parse("the operator deploys {vendor}'s application to the device"))
+def deploys(story: Story, vendor: str) -> None:
+    _deploy(story, vendor, _vendor(vendor))
+
+
+@given(parsers.parse("{vendor}'s application installed on the device"))
+def installed(story: Story, vendor: str) -> None:
+    deployment = _deploy(story, vendor, _vendor(vendor))
+    story.device.await_report(deployment, "installed")
+    story.device.remember_workloads(deployment)
+
+
+@when("the operator deploys vendor-a's application with a second component that exits at once")
+def deploys_failing(story: Story) -> None:
+    _deploy(story, "vendor-a", _vendor("vendor-a", failing_component=True))
+
+
+@when("the operator deploys vendor-a's application with an eligibility rule the device does not meet")
+def deploys_ineligible(story: Story) -> None:
+    _deploy(story, "vendor-a", _vendor("vendor-a", eligibility="unmet"))
+
+
+@when("the operator deploys vendor-a's application, whose deployment carries x-vendor-a-extensions")
+def deploys_with_extensions(story: Story) -> None:
+    deployment = _deploy(story, "vendor-a", _vendor("vendor-a", extensions=True))
+    if "x-vendor-a-extensions" not in str(story.device.deployment_yaml(deployment)):
+        raise Blocked("the instrument WFM's deployment does not carry x-vendor-a-extensions")
+
+
+@when("the operator deploys a third application that publishes vendor-a's host port")
+def deploys_port_clash(story: Story) -> None:
+    port = story.get("vendor-a").app.host_port
+    _deploy(story, "third", AppRequest("vendor-a", host_port=port))
+
+
+@when(parsers.parse('the operator sets the deployment\'s parameter "{name}" to {value:d}'))
+def sets_parameter(story: Story, name: str, value: int) -> None:
+    story.device.update(story.get("vendor-a"), {name: value})
+
+
+@when(
+    parsers.parse(
+        'the operator sets the deployment\'s parameter "{name}" to {value:d} '
+        "and deploys {vendor}'s application"
+    )
+)
+def sets_parameter_and_deploys(story: Story, name: str, value: int, vendor: str) -> None:
+    first = story.get("vendor-a")
+    mark_before = story.device.run.instrument.mark()
+    story.device.update(first, {name: value})
+    _deploy(story, vendor, _vendor(vendor))
+    story.device.mark = mark_before
+    story.current = first
+
+
+@when("the operator removes the deployment")
+def removes(story: Story) -> None:
+    story.device.undeploy(story.get())
+
+
+@when(parsers.parse("the operator removes {vendor}'s deployment"))
+def removes_vendor(story: Story, vendor: str) -> None:
+    story.device.undeploy(story.get(vendor))
+
+
+# -- the instrument WFM ---------------------------------------------------------------------------------
+
+
+@given(parsers.parse("the instrument WFM {behaviour}"))
+@when(parsers.parse("the instrument WFM {behaviour}"))
+def instrument_serves(story: Story, behaviour: str) -> None:
+    if behaviour.startswith("answers the device's next request with"):
+        return _overload(story.device, behaviour)
+    name = SERVED.get(behaviour)
+    if name is None:
+        raise Blocked(f"no served fault for {behaviour!r}")
+    story.device.serve(name, story.current)
+
+
+def _overload(device: DeviceScenario, behaviour: str) -> None:
+    parsed = parsers.parse(
+        "answers the device's next request with {status:d} and Retry-After {seconds:d}"
+    ).parser.parse(behaviour)
+    if parsed is None:
+        raise Blocked(f"cannot read {behaviour!r}")
+    device.mark = device.run.instrument.mark()
+    device.run.instrument.admin.overload(parsed["status"], parsed["seconds"], requests=1)
+
+
+# -- status reports -------------------------------------------------------------------------------------
+
+
+@then(parsers.parse('the device reports the deployment "{state}"'))
+def reports_state(story: Story, state: str) -> None:
+    story.device.await_report(story.get(), state)
+
+
+@then(parsers.parse('the device reports {vendor}\'s deployment "{state}"'))
+def reports_vendor_state(story: Story, vendor: str, state: str) -> None:
+    story.device.await_report(story.get(vendor), state)
+
+
+@then(parsers.parse('the device reports the deployment "{state}" with an error that says why'))
+@then(parsers.parse('the device reports the third deployment "{state}" with an error that says why'))
+def reports_with_error(story: Story, state: str) -> None:
+    report = story.device.await_report(story.get(), state)
+    error = (report.get("status") or {}).get("error") or {}
+    assert str(error.get("message") or "").strip(), f"the {state} report gives no error message: {report}"
+
+
+@then(parsers.parse('the device reports the deployment "{state}" for the new manifestVersion'))
+def reports_state_adopted(story: Story, state: str) -> None:
+    deployment = story.get()
+    report = story.device.await_report(deployment, state)
+    assert report.get("adoptedManifestVersion") == deployment.manifest_version, (
+        f"adoptedManifestVersion {report.get('adoptedManifestVersion')}, "
+        f"the update came with {deployment.manifest_version}"
+    )
+
+
+@then(parsers.parse('the reports of the deployment went through "{first}" before "{last}"'))
+def went_through(story: Story, first: str, last: str) -> None:
+    seen = checks.states(story.device.reports(story.get()))
+    assert first in seen and seen.index(first) < seen.index(last), f"states reported: {seen}"
+
+
+@then("every report of the deployment validates against the rc.3 DeploymentStatusManifest")
+def reports_valid(story: Story) -> None:
+    problems = [
+        p
+        for r in story.device.reports(story.get())
+        for p in checks.schema_problems(r, "DeploymentStatusManifest")
+    ]
+    _assert_none(problems, "schema violations")
+
+
+@then("every report lists exactly the deployment's components")
+def reports_components(story: Story) -> None:
+    deployment = story.get()
+    expected = checks.component_names(story.device.deployment_yaml(deployment))
+    _assert_none(checks.component_problems(story.device.reports(deployment), expected), "components")
+
+
+@then("every report adopts the manifestVersion that brought the deployment")
+def reports_adopted(story: Story) -> None:
+    deployment = story.get()
+    adopted = [r.get("adoptedManifestVersion") for r in story.device.reports(deployment)]
+    assert adopted and all(v == deployment.manifest_version for v in adopted), (
+        f"adoptedManifestVersion per report {adopted}; the deployment came with {deployment.manifest_version}"
+    )
+
+
+@then(parsers.parse('the last report shows component "{a}" "{a_state}" and component "{b}" "{b_state}"'))
+def last_report_components(story: Story, a: str, a_state: str, b: str, b_state: str) -> None:
+    last = story.device.reports(story.get())[-1]
+    shown = checks.component_states(last)
+    assert (shown.get(a), shown.get(b)) == (a_state, b_state), f"components: {shown}"
+
+
+@then("the overall error names the application as its source and the component error names the component")
+def error_sources(story: Story) -> None:
+    deployment = story.get()
+    last = story.device.reports(deployment)[-1]
+    name = (story.device.deployment_yaml(deployment).get("metadata") or {}).get("name")
+    overall, components = checks.error_sources(last)
+    failed = [c for c, state in checks.component_states(last).items() if state == "failed"]
+    assert overall == name and all(components.get(c) == c for c in failed), (
+        f"status.error.source {overall!r} (want {name!r}); component error sources {components}"
+    )
+
+
+# -- the cycle after a refusal --------------------------------------------------------------------------
+
+
+@then("the device fetches the changed deployment and finishes its cycle")
+def fetched_changed(story: Story) -> None:
+    deployment = story.get()
+    story.device.await_cycle_after(
+        f"the device fetches deployment {deployment.id}'s new YAML",
+        lambda r: r.method == "GET" and r.path.startswith(f"{MANIFEST_PATH}/{deployment.id}/"),
+    )
+
+
+@then("the device fetches the bundle and finishes its cycle")
+def fetched_bundle(story: Story) -> None:
+    deployment = story.get()
+    first = story.device.await_cycle_after(
+        "the device fetches the bundle or the deployment's YAML",
+        lambda r: r.method == "GET" and (r.path.startswith(BUNDLES_PREFIX) or deployment.id in r.path),
+    )
+    if not first.path.startswith(BUNDLES_PREFIX):
+        raise Blocked(
+            "the device fetched the YAML, not the bundle (DS-027 only prefers it): nothing to judge"
+        )
+
+
+@then("the device receives the manifest and finishes its cycle")
+def received_manifest(story: Story) -> None:
+    story.device.await_cycle_after(
+        "the device receives the changed manifest (200)",
+        lambda r: r.method == "GET" and r.path == MANIFEST_PATH and r.status == 200,
+    )
+
+
+@then("the device connects again and sends no request")
+def connects_without_request(device: DeviceScenario) -> None:
+    since = device.mark
+
+    def refused_twice() -> bool:
+        attempts = [
+            r for r in device.records(since) if r.kind == "connection" and r.data.get("outcome") != "requests"
+        ]
+        return len(attempts) >= 2
+
+    device.await_("the device tries to connect (twice)", refused_twice, budget_s=device.run.work_budget_s)
+    sent = [r.brief() for r in device.records(since) if r.kind == "request"]
+    assert not sent, f"the device sent requests to a WFM it must refuse: {sent}"
+
+
+@then(parsers.parse("the device sends no request until {seconds:d} seconds after that answer"))
+def honours_retry_after(device: DeviceScenario, seconds: int) -> None:
+    since = device.mark
+    gap = device.await_(
+        "a 429 answer and the device's next request after it",
+        lambda: checks.retry_gap(device.records(since), 429),
+        budget_s=device.run.work_budget_s + seconds,
+    )
+    answered, next_request = gap
+    assert next_request - answered >= seconds - 0.05, (
+        f"the next request came {next_request - answered:.3f} s after the 429 with Retry-After {seconds}"
+    )
+
+
+# -- the runtime ----------------------------------------------------------------------------------------
+
+
+@then(parsers.parse("{vendor}'s application is untouched"))
+def untouched(story: Story, vendor: str) -> None:
+    _assert_none(story.device.untouched(story.get(vendor)), f"{vendor}'s workloads changed")
+
+
+@then(parsers.parse("{vendor}'s application is not deployed"))
+def not_deployed(story: Story, vendor: str) -> None:
+    found = [w.name for w in story.device.workloads(story.get(vendor)) if w.running]
+    assert not found, f"{vendor}'s deployment runs: {found}"
+
+
+@then(parsers.parse("{vendor}'s application runs on the device and serves on its published port"))
+def runs_and_serves(story: Story, vendor: str) -> None:
+    deployment = story.get(vendor)
+    assert [w for w in story.device.workloads(deployment) if w.running], (
+        "no running container of the deployment"
+    )
+    assert deployment.app.host_port is not None
+    page = story.device.fetch_page(deployment.app.host_port)
+    assert "margo-test http-server" in page, f"the published port served: {page[:200]!r}"
+
+
+@then(parsers.parse('{vendor}\'s application runs with {name} "{value}"'))
+def runs_with(story: Story, vendor: str, name: str, value: str) -> None:
+    deployment = story.get(vendor)
+    seen = [w.env.get(name) for w in story.device.workloads(deployment) if w.running]
+    assert seen and all(v == value for v in seen), f"{name} in the running containers: {seen}"
+
+
+@then("nothing of the deployment is left on the device")
+def nothing_left(story: Story) -> None:
+    deployment = story.get()
+    left = story.device.await_(
+        "the deployment's containers are gone",
+        lambda: not story.device.workloads(deployment) or None,
+        budget_s=story.device.run.work_budget_s,
+    )
+    assert left
+
+
+# -- isolation ------------------------------------------------------------------------------------------
+
+
+@then("from vendor-a's network, vendor-a's own service answers and vendor-b's service cannot be reached")
+def cannot_reach(story: Story) -> None:
+    _assert_none(
+        story.device.reachability_problems(story.get("vendor-a"), story.get("vendor-b")), "reachability"
+    )
+
+
+@then("no mount of vendor-a's containers shares a source with a mount of vendor-b's containers")
+def no_shared_mounts(story: Story) -> None:
+    a, b = (story.device.workloads(story.get(v)) for v in ("vendor-a", "vendor-b"))
+    _assert_none(checks.shared_mounts(a, b), "shared mounts")
+
+
+@then("no container of either application is privileged or uses the host's network, PID or IPC namespace")
+def no_privilege(story: Story) -> None:
+    workloads = [w for v in ("vendor-a", "vendor-b") for w in story.device.workloads(story.get(v))]
+    _assert_none(checks.privilege_problems(workloads), "privilege")
+
+
+@then(parsers.parse("vendor-a's container runs as user {uid:d}, as its package asks"))
+def runs_as(story: Story, uid: int) -> None:
+    _assert_none(story.device.user_problems(story.get("vendor-a"), uid), "user")
+
+
+@then(
+    parsers.parse(
+        "vendor-b's container is limited to {cpus:g} CPUs and {mib:d} MiB of memory, as its package asks"
+    )
+)
+def limited(story: Story, cpus: float, mib: int) -> None:
+    workloads = [w for w in story.device.workloads(story.get("vendor-b")) if w.running]
+    assert workloads, "vendor-b runs no container"
+    seen = [(w.security.get("cpus"), w.security.get("memory")) for w in workloads]
+    assert all(c == cpus and m == mib * 1024 * 1024 for c, m in seen), (
+        f"(cpus, memory bytes) per container: {seen}"
+    )
+
+
+@then("vendor-a's container sees none of vendor-b's environment and vendor-b's none of vendor-a's")
+def environment_separate(story: Story) -> None:
+    _assert_none(story.device.environment_leaks(story.get("vendor-a"), story.get("vendor-b")), "environment")

@@ -21,14 +21,22 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from margo_conformance._internal.local_registry import LocalRegistry
-from margo_conformance._internal.oci import EMPTY_DATA, EMPTY_DIGEST, OCI_MANIFEST, OciClient, OciReference
-from margo_conformance.errors import UsageError
+from margo_conformance._internal.oci import OCI_MANIFEST, OciClient, OciReference
+from margo_conformance.errors import InputError, UsageError
 from margo_conformance.package.publish import publish_package
-from margo_conformance.signing.certificates import MAX_CHAIN_LENGTH, TrustStore, leaf_rules, validate_chain
+from margo_conformance.signing.certificates import (
+    MAX_CHAIN_LENGTH,
+    TrustStore,
+    leaf_rules,
+    signing_problems,
+    validate_chain,
+)
 from margo_conformance.signing.envelope import (
+    COSE_MEDIA_TYPE,
     MAX_CERTIFICATES,
     MAX_ENVELOPE_BYTES,
     PAYLOAD_CONTENT_TYPE,
+    TIMESTAMP_SIGNATURE,
     Descriptor,
     EnvelopeError,
     b64url,
@@ -37,6 +45,7 @@ from margo_conformance.signing.envelope import (
 )
 from margo_conformance.signing.fixtures import (
     EXPECTED,
+    MANIFEST_FIXTURES,
     Fixture,
     SignatureFixture,
     SigningPki,
@@ -44,13 +53,15 @@ from margo_conformance.signing.fixtures import (
 )
 from margo_conformance.signing.oci_signatures import (
     NOTARY_SIGNATURE,
-    attach_referrer,
+    attach_envelope,
     find_signatures,
     manifest_descriptor,
+    mirror_artifact,
     referrers_tag,
     sign_artifact,
     verify_artifact,
 )
+from margo_conformance.signing.package_check import SignatureCheck, Trust, check_signatures
 from margo_conformance.signing.policy import (
     Check,
     Failure,
@@ -59,6 +70,7 @@ from margo_conformance.signing.policy import (
     SignatureVerdict,
     TrustPolicyDocument,
     parse_identity,
+    policy_data,
     policy_document,
 )
 
@@ -456,7 +468,7 @@ def _verify(
 
 @needs_registry
 @pytest.mark.parametrize("level", LEVELS, ids=str)
-@pytest.mark.parametrize("kind", list(Fixture), ids=str)
+@pytest.mark.parametrize("kind", MANIFEST_FIXTURES, ids=str)
 def test_each_fixture_gets_its_expected_verdict(
     fixtures: dict[Fixture, SignatureFixture], client: OciClient, kind: Fixture, level: Level
 ) -> None:
@@ -570,19 +582,7 @@ def _attach_raw(
     published = publish_package(VENDOR_A, registry.host, namespace=namespace)
     repository = OciReference.parse(published.reference).repository
     subject = manifest_descriptor(client, repository, published.manifest_digest)
-    digest = client.push_blob(repository, envelope)
-    client.push_blob(repository, EMPTY_DATA)
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": NOTARY_SIGNATURE,
-        "config": {"mediaType": NOTARY_SIGNATURE, "digest": EMPTY_DIGEST, "size": 2},
-        "layers": [
-            {"mediaType": "application/jose+json", "digest": digest, "size": declared or len(envelope)}
-        ],
-        "subject": subject.as_dict(),
-    }
-    signed = attach_referrer(client, repository, subject, manifest)
+    signed = attach_envelope(client, repository, subject, envelope, declared_size=declared)
     return published.reference, signed.signature_digest
 
 
@@ -668,3 +668,179 @@ def test_signature_with_a_looping_chain_is_refused(registry: LocalRegistry, clie
     sign_artifact(client, repository, published.manifest_digest, SIGNER.key, looped)
     verdict = _verify(client, published.reference)
     assert verdict.outcome is Outcome.FAILED and "loop" in verdict.reason
+
+
+# -- the whole package as findings (manifest and components, SUP-03 §2) ---------------------------------
+
+STRICT_REQUIREMENT = {
+    Fixture.UNSIGNED: "SIGN-101",
+    Fixture.TAMPERED: "SIGN-101",
+    Fixture.COMPONENT_UNSIGNED: "SIGN-102",
+    Fixture.HELM_UNSIGNED: "SIGN-103",
+    Fixture.RS256: "SIGN-106",
+    Fixture.OTHER_DIGEST: "SIGN-107",
+    Fixture.UNTRUSTED_CA: "SIGN-108",
+    Fixture.FORBIDDEN_EKU: "SIGN-109",
+    Fixture.EXPIRED_NO_TIMESTAMP: "SIGN-110",
+}
+
+
+def _check(reference: str, level: Level = Level.STRICT) -> SignatureCheck:
+    return check_signatures(reference, Trust(strict(level=level), STORE))
+
+
+def _publish(registry: LocalRegistry, namespace: str) -> tuple[str, str, Descriptor]:
+    """vendor-a published unsigned: (reference, repository, the package manifest's descriptor)."""
+    published = publish_package(VENDOR_A, registry.host, namespace=namespace)
+    repository = OciReference.parse(published.reference).repository
+    with OciClient(registry.host) as client:
+        return (
+            published.reference,
+            repository,
+            manifest_descriptor(client, repository, published.manifest_digest),
+        )
+
+
+@needs_registry
+@pytest.mark.parametrize("level", LEVELS, ids=str)
+@pytest.mark.parametrize("kind", list(Fixture), ids=str)
+def test_each_fixture_gets_its_expected_package_verdict(
+    fixtures: dict[Fixture, SignatureFixture], kind: Fixture, level: Level
+) -> None:
+    report = _check(fixtures[kind].reference, level).report()
+    assert report.conformant is (EXPECTED[kind][level] is Outcome.VERIFIED), report.as_dict()
+    if kind in STRICT_REQUIREMENT:
+        wanted = "fail" if EXPECTED[kind][level] is Outcome.FAILED else "warn"
+        assert report.verdicts()[STRICT_REQUIREMENT[kind]] == wanted, report.as_dict()
+    else:
+        assert not report.findings and set(report.verdicts().values()) == {"pass"}
+
+
+@needs_registry
+@pytest.mark.parametrize("kind", list(STRICT_REQUIREMENT), ids=str)
+def test_strict_findings_name_the_requirement_of_their_rule(
+    fixtures: dict[Fixture, SignatureFixture], kind: Fixture
+) -> None:
+    check = _check(fixtures[kind].reference)
+    assert {f.requirement for f in check.findings} == {STRICT_REQUIREMENT[kind]}, check.notes
+
+
+@needs_registry
+def test_only_examined_signatures_check_the_signature_rules(
+    fixtures: dict[Fixture, SignatureFixture],
+) -> None:
+    signed = _check(fixtures[Fixture.VALID].reference).report().verdicts()
+    assert signed == dict.fromkeys(["SIGN-101", "SIGN-102", *(f"SIGN-{n}" for n in range(106, 111))], "pass")
+    unsigned = _check(fixtures[Fixture.UNSIGNED].reference).report().verdicts()
+    assert unsigned["SIGN-101"] == "fail" and "SIGN-110" in unsigned  # the components' signatures were read
+    skipped = check_signatures(
+        fixtures[Fixture.UNSIGNED].reference,
+        Trust(policy_document(level="skip", scopes=fixtures[Fixture.UNSIGNED].scopes()), STORE),
+    )
+    assert not skipped.examined and not skipped.checked and "level skip" in " ".join(skipped.notes)
+
+
+@needs_registry
+def test_a_signature_outside_the_profile_algorithms_is_sign106_unless_another_one_verifies(
+    registry: LocalRegistry, client: OciClient
+) -> None:
+    reference, repository, subject = _publish(registry, "sig-ps384")
+    rsa_signer = PUBLISHER.leaf("notation-default-rsa", rsa_key=True)
+    sign_artifact(client, repository, subject.digest, rsa_signer.key, rsa_signer.chain, alg="PS384")
+    only = [f for f in _check(reference).findings if f.requirement == "SIGN-106"]
+    assert [f.level.value for f in only] == ["MUST"] and "PS384" in only[0].message
+    sign_artifact(client, repository, subject.digest, SIGNER.key, SIGNER.chain)
+    both = _check(reference)
+    assert not [f for f in both.findings if f.requirement == "SIGN-106"]
+    assert both.verdicts[0].verdict.algorithm == "ES256"
+
+
+@needs_registry
+def test_a_cose_envelope_is_not_judged_against_the_package(
+    registry: LocalRegistry, client: OciClient
+) -> None:
+    reference, repository, subject = _publish(registry, "sig-cose")
+    attach_envelope(
+        client, repository, subject, bytes.fromhex("d28443a10126a0f640"), media_type=COSE_MEDIA_TYPE
+    )
+    check = _check(reference)
+    assert not [f for f in check.findings if f.requirement == "SIGN-101"]
+    assert "SIGN-101" not in check.checked and "SIGN-102" in check.checked  # the components did fail
+    assert any("not judged (SIGN-101)" in note and "COSE" in note for note in check.notes)
+    assert any("inconclusive" in note for note in check.notes)
+
+
+@needs_registry
+def test_an_expired_signer_with_an_unvalidated_timestamp_is_inconclusive_not_failed(
+    registry: LocalRegistry, client: OciClient
+) -> None:
+    reference, repository, subject = _publish(registry, "sig-timestamped")
+    old = PUBLISHER.leaf(
+        "old-signer",
+        not_before=PUBLISHER.now - datetime.timedelta(days=60),
+        not_after=PUBLISHER.now - datetime.timedelta(days=1),
+    )
+    envelope = json.loads(
+        sign_envelope(subject, old.key, old.chain, signing_time=PUBLISHER.now - datetime.timedelta(days=10))
+    )
+    envelope["header"][TIMESTAMP_SIGNATURE] = base64.b64encode(b"not checked").decode()  # unsigned header
+    attach_envelope(client, repository, subject, json.dumps(envelope).encode())
+    check = _check(reference)
+    assert not [f for f in check.findings if f.requirement in ("SIGN-101", "SIGN-110")]
+    assert "SIGN-110" not in check.checked
+    assert any("RFC 3161 timestamp is not validated" in note for note in check.notes)
+
+
+@needs_registry
+def test_a_mirrored_copy_keeps_its_signatures_byte_for_byte(
+    fixtures: dict[Fixture, SignatureFixture], client: OciClient
+) -> None:
+    valid = fixtures[Fixture.VALID]
+    source = OciReference.parse(valid.reference)
+    copy = mirror_artifact(client, source.repository, valid.digest, "plant-mirror/" + source.repository)
+    assert (copy.repository, copy.digest) == ("plant-mirror/" + source.repository, valid.digest)
+    originals = find_signatures(client, source.repository, valid.digest).signatures
+    mirrored = find_signatures(client, copy.repository, valid.digest).signatures
+    assert [s.digest for s in mirrored] == [s.digest for s in originals] and mirrored
+    assert _verify(client, str(copy)).outcome is Outcome.VERIFIED
+
+
+# -- trust material and signing material --------------------------------------------------------------
+
+
+def test_trust_load_cross_checks_the_named_stores(tmp_path: Path) -> None:
+    PUBLISHER.write_trust_store(tmp_path / "store", "publisher")
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps(policy_data(level="strict", scopes=["*"], trust_store="acme")))
+    with pytest.raises(UsageError, match=r"ca:acme, but .*x509/ca/acme holds no certificate"):
+        Trust.load(policy, tmp_path / "store")
+    with pytest.raises(UsageError, match="not a directory"):
+        Trust.load(policy, tmp_path / "missing")
+    policy.write_text(json.dumps(policy_data(level="strict", scopes=["*"])))
+    assert Trust.load(policy, tmp_path / "store").store.stores["ca:publisher"] == (PUBLISHER.root,)
+
+
+def test_trust_policy_reads_are_bounded(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(UsageError, match="nested too deeply"):
+        TrustPolicyDocument.load(deep)
+    huge = tmp_path / "huge.json"
+    with huge.open("wb") as sparse:
+        sparse.truncate(4 * 1024**3)  # 4 GiB on paper, nothing on disk: read only up to the limit
+    with pytest.raises(InputError, match="larger than"):
+        TrustPolicyDocument.load(huge)
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps(policy_data(level="strict", scopes=["registry.example/acme/*"])))
+    with pytest.raises(UsageError, match="not a fully qualified"):
+        TrustPolicyDocument.load(partial)
+
+
+def test_signing_problems_are_what_notary_checks_at_signing_time() -> None:
+    assert signing_problems(SIGNER.chain, now=PUBLISHER.now) == []
+    leaf, intermediate, root = SIGNER.chain
+    assert "loop" in signing_problems((leaf, intermediate, root, intermediate), now=PUBLISHER.now)[0].message
+    later = PUBLISHER.now + datetime.timedelta(days=400)
+    assert any("not valid now" in f.message for f in signing_problems(SIGNER.chain, now=later))
+    tls = PUBLISHER.leaf("tls-server", ekus=(ExtendedKeyUsageOID.SERVER_AUTH,))
+    assert any("serverAuth" in f.message for f in signing_problems(tls.chain, now=PUBLISHER.now))

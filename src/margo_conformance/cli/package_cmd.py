@@ -1,34 +1,100 @@
-"""``margo-conformance package …``: check an application package."""
+"""``margo-conformance package …``: check an application package, and sign one (SUP-03)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..errors import UsageError
 from ..package.check import PackageReport, check_package
+from ..signing.package_check import Trust, check_signatures
 
-app = typer.Typer(help="Application packages: check them against the pin.", no_args_is_help=True)
+app = typer.Typer(help="Application packages: check them against the pin, sign them.", no_args_is_help=True)
 
 EXIT_CONFORMANT, EXIT_NON_CONFORMANT = 0, 1
+TIMEOUT_HELP = "Seconds to wait for each registry request"
 
 
 @app.command("check")
 def check(
     target: Annotated[str, typer.Argument(help="Package directory, .tar.gz archive, or oci://HOST/REPO:TAG")],
+    trust_policy: Annotated[
+        Path | None, typer.Option(help="Notary trust policy (trustpolicy.json, version 1.0); see below")
+    ] = None,
+    trust_store: Annotated[
+        Path | None, typer.Option(help="Notary trust store folder (x509/ca/NAME/*.pem); see below")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for each registry request")] = 10.0,
+    timeout: Annotated[float, typer.Option(help=TIMEOUT_HELP)] = 10.0,
 ) -> None:
-    """Check a package: exit 0 conformant, 1 non-conformant, 2 usage or I/O error."""
+    """Check a package: exit 0 conformant, 1 non-conformant, 2 usage or I/O error.
+
+    With --trust-policy and --trust-store (oci:// targets only) the Notary Project signatures of the
+    signing profile (SUP-03) are verified too: on the package manifest and on the manifest of every
+    Compose archive and Helm chart it names. A failure the policy's level enforces is a MUST finding;
+    one it only logs is reported at SHOULD level; level skip, or no policy for the registry scope,
+    verifies nothing.
+
+    Trust policy: Notary's trustpolicy.json, version 1.0, for example
+    {"version": "1.0", "trustPolicies": [{"name": "acme", "registryScopes": ["registry.example/acme/app"],
+    "signatureVerification": {"level": "strict"}, "trustStores": ["ca:acme"], "trustedIdentities": ["*"]}]}.
+    A scope is a fully qualified registry/repository, or "*" alone. Levels: strict, permissive, audit,
+    skip; an optional "override" sets authenticity, authenticTimestamp or expiry to enforce or log and
+    revocation to enforce, log or skip. An identity is "*" alone or "x509.subject: C=.., ST=.., O=..".
+
+    Trust store: a folder holding x509/ca/NAME/ with the publisher's root CA certificates (.pem, .crt
+    or .cer; PEM or DER), and optionally x509/tsa/NAME/ and x509/signingAuthority/NAME/. Every store
+    a policy names must exist and hold a certificate; symlinks are refused.
+    """
+    trust = _trust(target, trust_policy, trust_store)
     report = check_package(target, timeout=timeout)
+    if trust is not None:
+        check_signatures(target, trust, timeout=timeout).apply_to(report)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
         render(report, Console())
     raise typer.Exit(EXIT_CONFORMANT if report.conformant else EXIT_NON_CONFORMANT)
+
+
+@app.command("sign")
+def sign(
+    reference: Annotated[str, typer.Argument(help="The artifact to sign: oci://HOST/REPO:TAG or @sha256:…")],
+    key: Annotated[Path, typer.Option(help="Unencrypted PEM private key: EC P-256, or RSA of 3072+ bits")],
+    cert: Annotated[Path, typer.Option(help="PEM certificate chain: the key's certificate first, root last")],
+    algorithm: Annotated[
+        str | None, typer.Option(help="ES256 (EC key) or PS256 (RSA key); default: the one the key fits")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help=TIMEOUT_HELP)] = 10.0,
+) -> None:
+    """Sign an artifact's manifest with a Notary JWS signature and attach it as an OCI referrer.
+
+    The chain must meet Notary's certificate requirements and be valid now; the signature is verified
+    before it is pushed (SUP-03 §2). Without a Referrers API (distribution 2.8) the signature is listed
+    in the referrers tag schema index (sha256-HEX). Nothing of the key is ever printed.
+    """
+    from ..signing.material import sign_reference  # cryptography's key loading only when asked for
+
+    signed, alg = sign_reference(reference, key, cert, algorithm=algorithm, timeout=timeout)
+    listed = f"referrers tag {signed.referrers_tag}" if signed.referrers_tag else "the Referrers API"
+    typer.echo(f"signed {signed.subject.digest} ({alg}) of {reference}")
+    typer.echo(f"signature manifest {signed.signature_digest}, listed through {listed}")
+
+
+def _trust(target: str, policy: Path | None, store: Path | None) -> Trust | None:
+    """The trust material, read and cross-checked before any registry is asked anything."""
+    if policy is None and store is None:
+        return None
+    if policy is None or store is None:
+        raise UsageError("--trust-policy and --trust-store go together")
+    if not target.startswith("oci://"):
+        raise UsageError(f"{target}: signatures are verified on oci:// references only")
+    return Trust.load(policy, store)
 
 
 def render(report: PackageReport, console: Console) -> None:

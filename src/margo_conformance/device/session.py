@@ -28,7 +28,7 @@ from ..errors import Blocked
 from ..reference.wfm.admin_client import AdminError
 from . import checks
 from .apps import AppRequest, PublishedApp, publish_app
-from .instrument import DeviceIdentity, InstrumentWfm, Record
+from .instrument import AwaitTimeout, DeviceIdentity, InstrumentWfm, Record
 from .launchers import Launcher, LaunchFacts, make_launcher
 from .observer import DockerObserver, NoObserver, Workload, make_observer
 
@@ -36,6 +36,7 @@ LOG = logging.getLogger("margo_conformance.device")
 MANIFEST_PATH = "/api/v1/deployments"
 CAPABILITIES_PATH = "/api/v1/capabilities/"
 SERVICE_PORT = 8080  # where the suite's http-server workloads listen inside their containers
+EVIDENCE_RECORDS = 15  # transcript lines a failure message shows
 POLLS_PER_STEP = 3  # a protocol step (a poll, a retry) must happen within this many polling periods
 _NAMES = itertools.count(1)
 
@@ -265,8 +266,30 @@ class DeviceScenario:
         return self.run.instrument.reports(self.spiffe_id, deployment.id, since)
 
     def await_(self, what: str, probe: Callable[[], Any], *, budget_s: float) -> Any:
+        """``probe`` until truthy; a timeout says what the device did meanwhile and where its log is."""
         check = self.launcher.check_alive if self.launcher is not None else (lambda: None)
-        return self.run.instrument.await_(what, probe, budget_s=budget_s, alive=check)
+        try:
+            return self.run.instrument.await_(what, probe, budget_s=budget_s, alive=check)
+        except AwaitTimeout as timeout:
+            raise AwaitTimeout(f"{timeout}\n{self.evidence()}") from None
+
+    def evidence(self) -> str:
+        """The device's transcript since the last operator action (all of it kept in the scenario's
+        folder) and the end of its log: what a failure message shows."""
+        records = self.records(0) if self.identity is not None else []
+        self.folder.mkdir(parents=True, exist_ok=True)
+        transcript = self.folder / "transcript.yaml"
+        transcript.write_text(
+            yaml.safe_dump([dict(r.data) for r in records], sort_keys=False), encoding="utf-8"
+        )
+        recent = [r for r in records if int(r.data.get("index", 0)) >= self.mark][-EVIDENCE_RECORDS:]
+        lines = [f"  {r.data.get('time', '')} {r.brief()}" for r in recent] or ["  (nothing)"]
+        tail = self.launcher.log_tail() if self.launcher is not None else "(not started)"
+        return (
+            f"transcript since the last operator action ({transcript}):\n"
+            + "\n".join(lines)
+            + f"\nend of the device's log:\n{tail}"
+        )
 
     def await_report(self, deployment: Deployment, state: str, *, since: int | None = None) -> dict[str, Any]:
         """The first report with this overall state since the last operator action."""

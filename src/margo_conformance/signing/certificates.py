@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
 from ..errors import UsageError
-from .policy import Check, Failure
+from .policy import Check, Failure, Rule
 
 MAX_CHAIN_LENGTH = 6
 MAX_STORE_FILES = 100
@@ -184,6 +184,25 @@ def validate_chain(
     return failures
 
 
+def signing_problems(chain: Sequence[x509.Certificate], *, now: datetime.datetime) -> list[Failure]:
+    """What Notary validates at signature generation: a well-formed chain, leaf first, ending with its
+    root, meeting the certificate requirements, every certificate valid now. Trust is not judged."""
+    failures = _structure(chain)
+    if failures:
+        return failures
+    failures = _ca_rules(chain) + leaf_rules(chain[0])
+    for cert in chain:
+        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+            failures.append(
+                Failure(
+                    Check.AUTHENTIC_TIMESTAMP,
+                    f"{describe(cert)} is not valid now (valid {cert.not_valid_before_utc:%Y-%m-%d} to "
+                    f"{cert.not_valid_after_utc:%Y-%m-%d})",
+                )
+            )
+    return failures
+
+
 def _structure(chain: Sequence[x509.Certificate]) -> list[Failure]:
     if not chain:
         return [Failure(Check.AUTHENTICITY, "no certificate chain")]
@@ -287,6 +306,10 @@ def _ca_rules(chain: Sequence[x509.Certificate]) -> list[Failure]:
     return failures
 
 
+def _leaf_failure(message: str) -> Failure:
+    return Failure(Check.AUTHENTICITY, message, Rule.LEAF)
+
+
 def leaf_rules(cert: x509.Certificate) -> list[Failure]:
     """The code-signing leaf requirements (Notary signature specification, SUP-03)."""
     failures: list[Failure] = []
@@ -294,43 +317,38 @@ def leaf_rules(cert: x509.Certificate) -> list[Failure]:
     constraints = _extension(cert, x509.BasicConstraints)
     value_bc = constraints.value if constraints is not None else None
     if isinstance(value_bc, x509.BasicConstraints) and value_bc.ca:
-        failures.append(Failure(Check.AUTHENTICITY, f"signing certificate {name} is a CA (cA=true)"))
+        failures.append(_leaf_failure(f"signing certificate {name} is a CA (cA=true)"))
     usage = _extension(cert, x509.KeyUsage)
     value = usage.value if usage is not None else None
     if usage is None or not isinstance(value, x509.KeyUsage):
-        failures.append(Failure(Check.AUTHENTICITY, f"signing certificate {name} has no keyUsage extension"))
+        failures.append(_leaf_failure(f"signing certificate {name} has no keyUsage extension"))
     else:
         if not usage.critical:
-            failures.append(Failure(Check.AUTHENTICITY, f"signing certificate {name}: keyUsage not critical"))
+            failures.append(_leaf_failure(f"signing certificate {name}: keyUsage not critical"))
         if not value.digital_signature:
-            failures.append(
-                Failure(Check.AUTHENTICITY, f"signing certificate {name}: keyUsage lacks digitalSignature")
-            )
+            failures.append(_leaf_failure(f"signing certificate {name}: keyUsage lacks digitalSignature"))
         bad = [usage_name for usage_name in _FORBIDDEN_LEAF_USAGES if getattr(value, usage_name)]
         if value.key_agreement and (value.encipher_only or value.decipher_only):
             bad.append("encipher_only/decipher_only")
         if bad:
-            failures.append(
-                Failure(Check.AUTHENTICITY, f"signing certificate {name}: keyUsage sets {', '.join(bad)}")
-            )
+            failures.append(_leaf_failure(f"signing certificate {name}: keyUsage sets {', '.join(bad)}"))
     ekus = _extension(cert, x509.ExtendedKeyUsage)
     if ekus is not None and isinstance(ekus.value, x509.ExtendedKeyUsage):
         forbidden = [FORBIDDEN_EKUS[oid] for oid in ekus.value if oid in FORBIDDEN_EKUS]
         if forbidden:
             failures.append(
-                Failure(
-                    Check.AUTHENTICITY,
+                _leaf_failure(
                     f"signing certificate {name}: extendedKeyUsage {', '.join(forbidden)} is forbidden "
                     "for code signing",
                 )
             )
     key = cert.public_key()
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
-        failures.append(Failure(Check.AUTHENTICITY, f"signing certificate {name}: RSA key below 2048 bits"))
+        failures.append(_leaf_failure(f"signing certificate {name}: RSA key below 2048 bits"))
     elif isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size < 256:
-        failures.append(Failure(Check.AUTHENTICITY, f"signing certificate {name}: EC key below 256 bits"))
+        failures.append(_leaf_failure(f"signing certificate {name}: EC key below 256 bits"))
     elif not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
-        failures.append(Failure(Check.AUTHENTICITY, f"signing certificate {name}: key type not allowed"))
+        failures.append(_leaf_failure(f"signing certificate {name}: key type not allowed"))
     return failures
 
 
@@ -350,6 +368,7 @@ def _revocation(chain: Sequence[x509.Certificate]) -> list[Failure]:
                     Check.REVOCATION,
                     f"{describe(cert)} names CRL/OCSP locations; its revocation status cannot be "
                     "determined (this verifier does not fetch CRLs or OCSP)",
+                    judged=False,
                 )
             )
     return failures
@@ -364,16 +383,17 @@ def _validity(
 ) -> list[Failure]:
     failures: list[Failure] = []
     why = (
-        "the envelope's RFC 3161 timestamp is not validated by this verifier"
+        "; the envelope's RFC 3161 timestamp is not validated by this verifier"
         if timestamp_present
-        else "and the signature has no RFC 3161 timestamp"
+        else " and the signature has no RFC 3161 timestamp"
     )
     for cert in chain:
         if now > cert.not_valid_after_utc:
             failures.append(
                 Failure(
                     Check.AUTHENTIC_TIMESTAMP,
-                    f"{describe(cert)} expired at {cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ} {why}",
+                    f"{describe(cert)} expired at {cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}{why}",
+                    judged=not timestamp_present,  # a timestamp might save it: not ours to say
                 )
             )
         elif now < cert.not_valid_before_utc:

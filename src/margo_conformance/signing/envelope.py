@@ -19,10 +19,12 @@ What this module implements (Notary Project ``signature-envelope-jws.md`` and
   the hash (RFC 7518 §3.5).
 
 Algorithms: ES256/ES384/ES512 on P-256/P-384/P-521 and PS256/PS384/PS512 on RSA keys of at least
-3072 bits (SUP-03: "PS256 (RSA-PSS ≥ 3072)"). ``alg`` must match the signing certificate's key
-(algorithm-substitution guard). ``RS256`` (and every other ``alg``) is refused at verification with
-a reason naming SUP-03; it can be *produced* only with ``allow_forbidden=True``, for negative
-fixtures.
+3072 bits (SUP-03: "PS256 (RSA-PSS ≥ 3072)"; Notary's key-size-to-algorithm table is not enforced,
+errata INC-121). SUP-03 signers use ``PROFILE_ALGORITHMS`` (ES256, PS256); the others verify, and the
+signing report says when a package has no signature in the profile. ``alg`` must match the signing
+certificate's key (algorithm-substitution guard). ``RS256`` (and every other ``alg``) is refused at
+verification with a reason naming SUP-03; it can be *produced* only with ``allow_forbidden=True``,
+for negative fixtures.
 
 Every parse is bounded: the envelope size (``MAX_ENVELOPE_BYTES``), the number of certificates in
 ``x5c`` (``MAX_CERTIFICATES``) and the size of each. Every failure is an ``EnvelopeError`` with one
@@ -48,6 +50,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ..errors import MargoError, UsageError
+from .policy import Rule
 
 JWS_MEDIA_TYPE = "application/jose+json"
 COSE_MEDIA_TYPE = "application/cose"
@@ -98,12 +101,22 @@ _ALGORITHMS = {
 ACCEPTED_ALGORITHMS = ("ES256", "ES384", "ES512", "PS256", "PS384", "PS512")
 FORBIDDEN_ALGORITHMS = ("RS256",)
 MIN_RSA_BITS = 3072  # SUP-03's crypto profile (Notary alone allows 2048)
+PROFILE_ALGORITHMS = ("ES256", "PS256")  # SUP-03 §3: a signer uses at least one of these
+_ALG = Rule.ALGORITHM
 
 SigningKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
 class EnvelopeError(MargoError):
-    """The envelope is malformed, refused, or its signature does not verify."""
+    """The envelope is malformed, refused, or its signature does not verify.
+
+    ``rule`` says which SUP-03 obligation it breaks: an algorithm outside the crypto profile, or
+    (by default) no well-formed, verifying signature.
+    """
+
+    def __init__(self, message: str, *, rule: Rule = Rule.SIGNED) -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 @dataclass(frozen=True)
@@ -242,17 +255,23 @@ def _check_key_matches(algorithm: _Algorithm, key: Any) -> None:
     if algorithm.family == "ec":
         assert algorithm.curve is not None
         if not isinstance(key, ec.EllipticCurvePublicKey):
-            raise EnvelopeError(f"alg {algorithm.name} needs an EC key; the signing certificate has another")
+            raise EnvelopeError(
+                f"alg {algorithm.name} needs an EC key; the signing certificate has another", rule=_ALG
+            )
         if not isinstance(key.curve, algorithm.curve):
             raise EnvelopeError(
-                f"alg {algorithm.name} does not match the signing certificate's curve {key.curve.name}"
+                f"alg {algorithm.name} does not match the signing certificate's curve {key.curve.name}",
+                rule=_ALG,
             )
         return
     if not isinstance(key, rsa.RSAPublicKey):
-        raise EnvelopeError(f"alg {algorithm.name} needs an RSA key; the signing certificate has another")
+        raise EnvelopeError(
+            f"alg {algorithm.name} needs an RSA key; the signing certificate has another", rule=_ALG
+        )
     if key.key_size < MIN_RSA_BITS:
         raise EnvelopeError(
-            f"RSA signing key of {key.key_size} bits: SUP-03 requires at least {MIN_RSA_BITS} for PS256"
+            f"RSA signing key of {key.key_size} bits: SUP-03 requires at least {MIN_RSA_BITS} for PS256",
+            rule=_ALG,
         )
 
 
@@ -383,9 +402,11 @@ def verify_envelope(data: bytes) -> VerifiedEnvelope:
     if not isinstance(alg, str):
         raise EnvelopeError("the protected header has no alg")
     if alg in FORBIDDEN_ALGORITHMS:
-        raise EnvelopeError(f"alg {alg} is refused: SUP-03 forbids RS256 (use ES256 or PS256)")
+        raise EnvelopeError(f"alg {alg} is refused: SUP-03 forbids RS256 (use ES256 or PS256)", rule=_ALG)
     if alg not in ACCEPTED_ALGORITHMS:
-        raise EnvelopeError(f"alg {alg[:40]!r} is refused: accepted are {', '.join(ACCEPTED_ALGORITHMS)}")
+        raise EnvelopeError(
+            f"alg {alg[:40]!r} is refused: accepted are {', '.join(ACCEPTED_ALGORITHMS)}", rule=_ALG
+        )
     algorithm = _ALGORITHMS[alg]
     if protected.get("cty") != PAYLOAD_CONTENT_TYPE:
         raise EnvelopeError(f"cty is {str(protected.get('cty'))[:80]!r}, not {PAYLOAD_CONTENT_TYPE}")

@@ -3,12 +3,14 @@
 ``SigningPki`` mints a publisher PKI (root → intermediate → code-signing leaves) with
 ``cryptography``; EC keys are derived from fixed seeds, so the same names always get the same keys
 (RSA-3072 keys are generated once per process). ``generate_fixtures`` publishes a package (vendor-a's
-Compose application by default) once per fixture, each in its own namespace, and makes it:
+Compose application by default; helm-app for ``helm-chart-unsigned``) once per fixture, each in its
+own namespace, and makes it (one violation each: every component manifest is validly signed by the
+publisher unless the fixture says otherwise):
 
 ==========================  ================================================================
 ``valid``                   signed (ES256) by a leaf of the trusted publisher root
 ``valid-ps256``             signed (PS256, RSA-3072) by a trusted leaf
-``unsigned``                no signature at all
+``unsigned``                no signature on the application package manifest
 ``tampered``                signed, then the tag re-pushed with a changed manifest (the old
                             signature stays attached to the old digest)
 ``untrusted-ca``            signed by a leaf of a root that is not in the trust store
@@ -18,9 +20,13 @@ Compose application by default) once per fixture, each in its own namespace, and
 ``forbidden-eku``           signing leaf whose extendedKeyUsage is serverAuth
 ``other-digest``            a valid signature over another artifact's descriptor, attached as a
                             referrer of this one
+``component-unsigned``      package manifest signed, its Compose archive manifest not
+``helm-chart-unsigned``     helm-app: package manifest signed, its Helm chart manifest not
 ==========================  ================================================================
 
-``EXPECTED`` gives each fixture's verdict per level (see ``policy`` for the level table).
+``EXPECTED`` gives each fixture's verdict per level for the whole package (its manifest and its
+component manifests; see ``policy`` for the level table). ``MANIFEST_FIXTURES`` are the fixtures
+whose fault is on the package manifest itself.
 """
 
 from __future__ import annotations
@@ -59,6 +65,12 @@ class Fixture(enum.StrEnum):
     RS256 = "rs256"
     FORBIDDEN_EKU = "forbidden-eku"
     OTHER_DIGEST = "other-digest"
+    COMPONENT_UNSIGNED = "component-unsigned"
+    HELM_UNSIGNED = "helm-chart-unsigned"
+
+
+UNSIGNED_COMPONENTS = (Fixture.COMPONENT_UNSIGNED, Fixture.HELM_UNSIGNED)
+MANIFEST_FIXTURES = tuple(kind for kind in Fixture if kind not in UNSIGNED_COMPONENTS)
 
 
 _V, _F = Outcome.VERIFIED, Outcome.FAILED
@@ -70,6 +82,8 @@ EXPECTED: Mapping[Fixture, Mapping[Level, Outcome]] = {
     Fixture.TAMPERED: {Level.STRICT: _F, Level.PERMISSIVE: _F, Level.AUDIT: _V},
     Fixture.UNTRUSTED_CA: {Level.STRICT: _F, Level.PERMISSIVE: _F, Level.AUDIT: _V},
     Fixture.FORBIDDEN_EKU: {Level.STRICT: _F, Level.PERMISSIVE: _F, Level.AUDIT: _V},
+    Fixture.COMPONENT_UNSIGNED: {Level.STRICT: _F, Level.PERMISSIVE: _F, Level.AUDIT: _V},
+    Fixture.HELM_UNSIGNED: {Level.STRICT: _F, Level.PERMISSIVE: _F, Level.AUDIT: _V},
     # authentic timestamp: permissive and audit log
     Fixture.EXPIRED_NO_TIMESTAMP: {Level.STRICT: _F, Level.PERMISSIVE: _V, Level.AUDIT: _V},
     # integrity (forbidden algorithm, signed descriptor is another artifact): enforced at every level
@@ -122,6 +136,19 @@ def _usage(*, signing: bool) -> x509.KeyUsage:
 class Signer:
     key: SigningKey
     chain: tuple[x509.Certificate, ...]  # leaf, intermediate, root
+
+    def write_pem(self, directory: Path, name: str = "signer") -> tuple[Path, Path]:
+        """``<name>.key`` (unencrypted PKCS#8, owner-only) and ``<name>.chain.pem`` (leaf first)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        key_file, chain_file = directory / f"{name}.key", directory / f"{name}.chain.pem"
+        key_file.touch(mode=0o600)
+        key_file.write_bytes(
+            self.key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        chain_file.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in self.chain))
+        return key_file, chain_file
 
 
 class SigningPki:
@@ -209,11 +236,16 @@ class SignatureFixture:
     published: PublishedPackage
     signature: SignedArtifact | None
 
+    def scopes(self) -> list[str]:
+        """The trust-policy registry scopes (``registry/repository``) of the package and its components."""
+        references = [self.reference, *(c.reference for c in self.published.components)]
+        return [f"{ref.registry}/{ref.repository}" for ref in map(OciReference.parse, references)]
 
-def default_package() -> Path:
+
+def default_package(name: str = "vendor-a-compose") -> Path:
     from ..paths import suite_root
 
-    return suite_root() / "fixtures" / "packages" / "vendor-a-compose"
+    return suite_root() / "fixtures" / "packages" / name
 
 
 def generate_fixtures(
@@ -224,16 +256,28 @@ def generate_fixtures(
     rogue: SigningPki | None = None,
     kinds: Sequence[Fixture] = tuple(Fixture),
     prefix: str = "sig",
+    helm_package_dir: Path | None = None,
 ) -> dict[Fixture, SignatureFixture]:
     """Publish the package once per fixture kind (namespace ``<prefix>-<kind>``) and sign it so."""
-    package = package_dir or default_package()
     publisher = publisher or SigningPki("vendor-a")
     result: dict[Fixture, SignatureFixture] = {}
     with OciClient(registry_host) as client:
         for kind in kinds:
+            if kind is Fixture.HELM_UNSIGNED:
+                package = helm_package_dir or default_package("helm-app")
+            else:
+                package = package_dir or default_package()
             published = publish_package(package, registry_host, namespace=f"{prefix}-{kind}")
+            if kind not in UNSIGNED_COMPONENTS:
+                _sign_components(client, published, publisher.leaf("release-signer"))
             result[kind] = _make(client, kind, published, publisher, rogue)
     return result
+
+
+def _sign_components(client: OciClient, published: PublishedPackage, signer: Signer) -> None:
+    for component in published.components:
+        repository = OciReference.parse(component.reference).repository
+        sign_artifact(client, repository, component.manifest_digest, signer.key, signer.chain)
 
 
 def _make(
@@ -251,7 +295,7 @@ def _make(
     def sign(signer: Signer, **options: object) -> SignedArtifact:
         return sign_artifact(client, repository, digest, signer.key, signer.chain, **options)  # type: ignore[arg-type]
 
-    if kind is Fixture.VALID:
+    if kind in (Fixture.VALID, *UNSIGNED_COMPONENTS):
         signature = sign(publisher.leaf("release-signer"))
     elif kind is Fixture.VALID_PS256:
         signature = sign(publisher.leaf("release-signer-rsa", rsa_key=True), alg="PS256")

@@ -11,12 +11,17 @@ schema*: an image index tagged ``<alg>-<encoded digest>`` (``sha256-<hex>``) who
 list the referrers (each with its ``artifactType``). Signing maintains that index when the API is
 absent (Debian's docker-registry 2.8 has none).
 
+Reading the tag schema when the Referrers API is absent is errata INC-122's reading of SUP-03 §4
+item 2. ``attach_envelope`` pushes any envelope as a signature (negative fixtures too);
+``mirror_artifact`` copies an artifact and its signatures byte for byte, as a plant mirror does.
+
 Verification always happens against the manifest DIGEST: a tag is resolved once, and everything
 after (referrers, the payload comparison) uses the digest it resolved to. All reads are bounded
 (signature manifest, envelope blob — a layer that declares more than ``MAX_ENVELOPE_BYTES`` is
 refused without being fetched, and a fetch stops at the cap — referrers index, number of
 signatures examined). Every problem of the subject becomes a ``Failure`` in the verdict; only an
-unusable registry (``EnvironmentProblem``) is raised.
+unusable registry (``EnvironmentProblem``) is raised. Of several signatures, one in SUP-03's algorithm
+profile is preferred to another that also verifies.
 """
 
 from __future__ import annotations
@@ -40,26 +45,38 @@ from .._internal.oci import (
     OciReference,
     compute_digest,
 )
-from ..errors import EnvironmentProblem, InputError, UsageError
+from ..errors import InputError, UsageError
 from .certificates import TrustStore, describe, validate_chain
 from .envelope import (
     COSE_MEDIA_TYPE,
     JWS_MEDIA_TYPE,
     MAX_ENVELOPE_BYTES,
+    PROFILE_ALGORITHMS,
     Descriptor,
     EnvelopeError,
     SigningKey,
+    VerifiedEnvelope,
     chain_thumbprints,
     sign_envelope,
     verify_envelope,
 )
-from .policy import Check, Failure, Level, Outcome, SignatureVerdict, TrustPolicy, TrustPolicyDocument
+from .policy import (
+    Check,
+    Failure,
+    Level,
+    Outcome,
+    Rule,
+    SignatureVerdict,
+    TrustPolicy,
+    TrustPolicyDocument,
+)
 
 NOTARY_SIGNATURE = "application/vnd.cncf.notary.signature"
 THUMBPRINT_ANNOTATION = "io.cncf.notary.x509chain.thumbprint#S256"
 MAX_SIGNATURE_MANIFEST_BYTES = 64 * 1024
 MAX_INDEX_BYTES = 1024 * 1024
 MAX_SIGNATURES = 16  # signatures examined per artifact; more are reported, not read
+MAX_MIRRORED_BLOB_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -129,17 +146,40 @@ def sign_artifact(
         expiry=expiry,
         allow_forbidden=allow_forbidden,
     )
+    if not allow_forbidden:
+        verify_envelope(envelope)  # SUP-03 §2: a developer verifies its own signature before publishing
+    thumbprints = {THUMBPRINT_ANNOTATION: json.dumps(chain_thumbprints(chain))}
+    return attach_envelope(client, repository, subject, envelope, annotations=thumbprints)
+
+
+def attach_envelope(
+    client: OciClient,
+    repository: str,
+    subject: Descriptor,
+    envelope: bytes,
+    *,
+    media_type: str = JWS_MEDIA_TYPE,
+    declared_size: int | None = None,
+    annotations: dict[str, str] | None = None,
+) -> SignedArtifact:
+    """Push ``envelope`` as it is in a Notary signature manifest referring to ``subject``.
+
+    ``media_type`` and ``declared_size`` exist for negative fixtures (a COSE envelope, a layer whose
+    declared size lies).
+    """
     envelope_digest = client.push_blob(repository, envelope)
     client.push_blob(repository, EMPTY_DATA)
+    size = len(envelope) if declared_size is None else declared_size
     manifest: dict[str, Any] = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "artifactType": NOTARY_SIGNATURE,
         "config": {"mediaType": NOTARY_SIGNATURE, "digest": EMPTY_DIGEST, "size": len(EMPTY_DATA)},
-        "layers": [{"mediaType": JWS_MEDIA_TYPE, "digest": envelope_digest, "size": len(envelope)}],
+        "layers": [{"mediaType": media_type, "digest": envelope_digest, "size": size}],
         "subject": {"mediaType": subject.media_type, "digest": subject.digest, "size": subject.size},
-        "annotations": {THUMBPRINT_ANNOTATION: json.dumps(chain_thumbprints(chain))},
     }
+    if annotations:
+        manifest["annotations"] = dict(annotations)
     return attach_referrer(client, repository, subject, manifest, envelope_digest)
 
 
@@ -147,11 +187,13 @@ def attach_referrer(
     client: OciClient,
     repository: str,
     subject: Descriptor,
-    manifest: dict[str, Any],
+    manifest: dict[str, Any] | bytes,
     envelope_digest: str = "",
 ) -> SignedArtifact:
-    """Push a referrer manifest by digest and, without a Referrers API, add it to the tag index."""
-    body = json.dumps(manifest, separators=(",", ":")).encode()
+    """Push a referrer manifest (a dict, or exact bytes) by digest and, without a Referrers API, add it
+    to the tag index."""
+    body = manifest if isinstance(manifest, bytes) else json.dumps(manifest, separators=(",", ":")).encode()
+    parsed = json.loads(body)
     digest = client.push_manifest(repository, compute_digest(body), body)
     if _referrers_api(client, repository, subject.digest) is not None:
         return SignedArtifact(subject, digest, envelope_digest, None)
@@ -167,14 +209,39 @@ def attach_referrer(
     except (ValueError, InputError, DigestMismatch):
         entries = []  # an unreadable index is replaced (the spec's client rewrites the whole index)
     entry: dict[str, Any] = {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(body)}
-    if isinstance(manifest.get("artifactType"), str):
-        entry["artifactType"] = manifest["artifactType"]
-    if isinstance(manifest.get("annotations"), dict):
-        entry["annotations"] = manifest["annotations"]
+    if isinstance(parsed.get("artifactType"), str):
+        entry["artifactType"] = parsed["artifactType"]
+    if isinstance(parsed.get("annotations"), dict):
+        entry["annotations"] = parsed["annotations"]
     entries.append(entry)
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
     client.push_manifest(repository, tag, index)
     return SignedArtifact(subject, digest, envelope_digest, tag)
+
+
+def mirror_artifact(client: OciClient, repository: str, digest: str, target_repository: str) -> OciReference:
+    """Copy the manifest ``digest`` with its blobs, and its Notary signatures with theirs, byte for
+    byte to ``target_repository`` of the same registry (as a plant mirror does); the copy's reference.
+
+    Signatures bind to the digest, not the path (SUP-03 §4 item 5), so they verify there unchanged.
+    """
+    _copy_manifest(client, repository, digest, target_repository)
+    subject = manifest_descriptor(client, target_repository, digest)
+    for signature in find_signatures(client, repository, digest).signatures[:MAX_SIGNATURES]:
+        body = _copy_manifest(client, repository, signature.digest, target_repository)
+        attach_referrer(client, target_repository, subject, body)
+    return OciReference(client.registry, target_repository, digest=digest)
+
+
+def _copy_manifest(client: OciClient, repository: str, digest: str, target_repository: str) -> bytes:
+    body, _, _ = client.get_manifest(repository, digest)
+    manifest = json.loads(body)
+    for descriptor in [manifest.get("config"), *(manifest.get("layers") or [])]:
+        if isinstance(descriptor, dict) and isinstance(descriptor.get("digest"), str):
+            data = client.get_blob(repository, descriptor["digest"], max_bytes=MAX_MIRRORED_BLOB_BYTES)
+            client.push_blob(target_repository, data)
+    client.push_manifest(target_repository, digest, body)
+    return body
 
 
 # -- discovery ----------------------------------------------------------------------------------------
@@ -302,39 +369,54 @@ def verify_artifact(
     stores = ", ".join(statement.trust_stores)
     rejected: list[Failure] = []
     present = 0
+    accepted: SignatureVerdict | None = None  # the first that verified; one in SUP-03's profile wins
     for candidate in candidates:
-        failures = _check_signature(
+        examined = _check_signature(
             client, ref.repository, candidate, subject, statement, anchors, moment, stores
         )
-        if failures is None:
+        if examined is None:
             notes.append(f"referrer {candidate.digest} is listed but the registry does not have it")
             continue
+        failures, algorithm = examined
         present += 1
         outcome, enforced, logged = statement.decide(failures)
         prefix = f"signature {_short(candidate.digest)}: "
         if outcome is Outcome.VERIFIED:
-            return replace(
+            verified = replace(
                 base,
                 outcome=Outcome.VERIFIED,
                 digest=subject.digest,
-                logged=tuple(Failure(f.check, prefix + f.message) for f in logged),
+                logged=tuple(f.with_prefix(prefix) for f in logged),
                 signature=candidate.digest,
-                notes=tuple(notes),
+                algorithm=algorithm,
             )
-        rejected.extend(Failure(f.check, prefix + f.message) for f in enforced)
+            if algorithm in PROFILE_ALGORITHMS:
+                return replace(verified, examined=present, notes=tuple(notes))
+            accepted = accepted or verified
+            continue
+        rejected.extend(f.with_prefix(prefix) for f in enforced)
+    if accepted is not None:
+        return replace(accepted, examined=present, notes=tuple(notes))
     if present == 0:
         where = (
             "Referrers API" if listing.source == "referrers-api" else f"tag {referrers_tag(subject.digest)}"
         )
         missing = Failure(
-            Check.AUTHENTICITY, f"no Notary signature for {subject.digest} (looked up via the {where})"
+            Check.AUTHENTICITY,
+            f"no Notary signature for {subject.digest} (looked up via the {where})",
+            Rule.SIGNED,
         )
         outcome, enforced, logged = statement.decide([missing])
         return replace(
             base, outcome=outcome, digest=subject.digest, enforced=enforced, logged=logged, notes=tuple(notes)
         )
     return replace(
-        base, outcome=Outcome.FAILED, digest=subject.digest, enforced=tuple(rejected), notes=tuple(notes)
+        base,
+        outcome=Outcome.FAILED,
+        digest=subject.digest,
+        enforced=tuple(rejected),
+        examined=present,
+        notes=tuple(notes),
     )
 
 
@@ -347,40 +429,25 @@ def _check_signature(
     anchors: Sequence[x509.Certificate],
     now: datetime.datetime,
     stores: str,
-) -> list[Failure] | None:
-    """Every failure of one signature referrer; None when the registry does not have it."""
+) -> tuple[list[Failure], str | None] | None:
+    """Every failure of one signature referrer and its alg; None when the registry does not have it."""
     integrity = Check.INTEGRITY
     try:
         body, _, _ = client.get_manifest(repository, candidate.digest, max_bytes=MAX_SIGNATURE_MANIFEST_BYTES)
     except NotFound:
         return None
     except (InputError, DigestMismatch) as exc:
-        return [Failure(integrity, f"signature manifest unusable: {exc}")]
+        return [Failure(integrity, f"signature manifest unusable: {exc}")], None
     try:
         manifest = json.loads(body)
     except ValueError:
-        return [Failure(integrity, "signature manifest is not JSON")]
+        return [Failure(integrity, "signature manifest is not JSON")], None
     if not isinstance(manifest, dict):
-        return [Failure(integrity, "signature manifest is not a JSON object")]
-    config = manifest.get("config")
-    config_type = config.get("mediaType") if isinstance(config, dict) else None
-    if NOTARY_SIGNATURE not in (manifest.get("artifactType"), config_type):
-        return [Failure(integrity, "referrer is not a Notary signature manifest")]
-    subject_field = manifest.get("subject")
-    if not isinstance(subject_field, dict) or subject_field.get("digest") != subject.digest:
-        named = subject_field.get("digest") if isinstance(subject_field, dict) else None
-        return [Failure(integrity, f"signature manifest's subject is {named!r}, not {subject.digest}")]
-    layers = manifest.get("layers")
-    if not isinstance(layers, list) or len(layers) != 1 or not isinstance(layers[0], dict):
-        return [Failure(integrity, "a Notary signature manifest has exactly one layer")]
-    try:
-        layer = Descriptor.from_dict(layers[0], where="signature layer")
-    except EnvelopeError as exc:
-        return [Failure(integrity, str(exc))]
-    if layer.media_type == COSE_MEDIA_TYPE:
-        return [Failure(integrity, "COSE envelopes are not supported by this verifier (JWS only)")]
-    if layer.media_type != JWS_MEDIA_TYPE:
-        return [Failure(integrity, f"signature envelope media type {layer.media_type[:80]!r} is unknown")]
+        return [Failure(integrity, "signature manifest is not a JSON object")], None
+    failure = _manifest_problem(manifest, subject)
+    if failure is not None:
+        return [failure], None
+    layer = Descriptor.from_dict(manifest["layers"][0], where="signature layer")
     if layer.size > MAX_ENVELOPE_BYTES:
         return [
             Failure(
@@ -388,19 +455,17 @@ def _check_signature(
                 f"signature envelope declares {layer.size} bytes, over the limit of {MAX_ENVELOPE_BYTES}; "
                 "not fetched",
             )
-        ]
+        ], None
     try:
         envelope = client.get_blob(repository, layer.digest, max_bytes=MAX_ENVELOPE_BYTES)
     except NotFound:
-        return [Failure(integrity, f"signature envelope blob {layer.digest} is missing")]
+        return [Failure(integrity, f"signature envelope blob {layer.digest} is missing")], None
     except (InputError, DigestMismatch) as exc:
-        return [Failure(integrity, f"signature envelope unusable: {exc}")]
-    except EnvironmentProblem:
-        raise
+        return [Failure(integrity, f"signature envelope unusable: {exc}")], None
     try:
         verified = verify_envelope(envelope)
     except EnvelopeError as exc:
-        return [Failure(integrity, str(exc))]
+        return [Failure(integrity, str(exc), exc.rule)], None
     target = verified.target
     if (target.digest, target.size, target.media_type) != (subject.digest, subject.size, subject.media_type):
         return [
@@ -408,8 +473,49 @@ def _check_signature(
                 integrity,
                 f"the signature is over {target.digest} ({target.size} bytes, {target.media_type}), "
                 f"not over this artifact's manifest {subject.digest}",
+                Rule.BINDING,
             )
-        ]
+        ], verified.algorithm
+    return _trust_failures(verified, statement, anchors, now, stores), verified.algorithm
+
+
+def _manifest_problem(manifest: dict[str, Any], subject: Descriptor) -> Failure | None:
+    """Why a referrer is not a Notary signature manifest of ``subject`` (Notary "Storage"), or None."""
+    integrity = Check.INTEGRITY
+    config = manifest.get("config")
+    config_type = config.get("mediaType") if isinstance(config, dict) else None
+    if NOTARY_SIGNATURE not in (manifest.get("artifactType"), config_type):
+        return Failure(integrity, "referrer is not a Notary signature manifest")
+    subject_field = manifest.get("subject")
+    if not isinstance(subject_field, dict) or subject_field.get("digest") != subject.digest:
+        named = subject_field.get("digest") if isinstance(subject_field, dict) else None
+        return Failure(
+            integrity, f"signature manifest's subject is {named!r}, not {subject.digest}", Rule.BINDING
+        )
+    layers = manifest.get("layers")
+    if not isinstance(layers, list) or len(layers) != 1 or not isinstance(layers[0], dict):
+        return Failure(integrity, "a Notary signature manifest has exactly one layer")
+    try:
+        layer = Descriptor.from_dict(layers[0], where="signature layer")
+    except EnvelopeError as exc:
+        return Failure(integrity, str(exc))
+    if layer.media_type == COSE_MEDIA_TYPE:
+        return Failure(
+            integrity, "COSE envelopes are not supported by this verifier (JWS only)", judged=False
+        )
+    if layer.media_type != JWS_MEDIA_TYPE:
+        return Failure(integrity, f"signature envelope media type {layer.media_type[:80]!r} is unknown")
+    return None
+
+
+def _trust_failures(
+    verified: VerifiedEnvelope,
+    statement: TrustPolicy,
+    anchors: Sequence[x509.Certificate],
+    now: datetime.datetime,
+    stores: str,
+) -> list[Failure]:
+    """Chain, identity and expiry failures of an envelope whose signature verified over the subject."""
     failures = validate_chain(
         verified.chain,
         anchors,

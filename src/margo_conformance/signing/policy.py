@@ -34,6 +34,10 @@ Where each failure kind comes from (our classification, following Notary's verif
 * revocation — a certificate names CRL/OCSP locations: this verifier cannot check them offline, so
   the status "cannot be determined", which Notary counts as a revocation failure.
 
+Each ``Failure`` also names the SUP-03 obligation (``Rule``) it breaks, which the signing report maps to
+a requirement ID, and whether this verifier could judge it at all (``judged``: COSE envelopes, RFC 3161
+timestamps and CRL/OCSP are beyond it, errata INC-123).
+
 Scope selection: an exact ``registry/repository`` match first, else the one global (``*``) policy.
 With no applicable policy Notary fails verification; SUP-03 says that with no trust policy for a
 registry scope unsigned artifacts still deploy. ``TrustPolicyDocument.decide_unmatched`` makes that
@@ -46,7 +50,7 @@ import enum
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +58,8 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from ..errors import InputError, UsageError
+
+MAX_POLICY_BYTES = 1024 * 1024
 
 
 class Check(enum.StrEnum):
@@ -97,12 +103,49 @@ _OVERRIDABLE: Mapping[str, tuple[Action, ...]] = {
 }
 
 
+class Rule(enum.StrEnum):
+    """Which SUP-03 obligation a failure is about; the signing report maps each to a requirement ID.
+
+    Notary's validation kind (``Check``) decides enforcement; the rule says what the signer got wrong.
+    """
+
+    SIGNED = "signed"  # a well-formed Notary signature that verifies is attached (SUP-03 §2)
+    ALGORITHM = "algorithm"  # ES256 or PS256 (RSA >= 3072), never RS256 (SUP-03 §3)
+    BINDING = "binding"  # it signs this very manifest's descriptor (SUP-03 §4 items 1, 5)
+    CHAIN = "chain"  # a valid chain to a trusted publisher root and identity (SUP-03 §4 item 3, §5)
+    LEAF = "leaf"  # the signing certificate's key usages (SUP-03 §4 item 4)
+    VALIDITY = "validity"  # certificates valid in time, or an RFC 3161 timestamp (SUP-03 §4 item 6)
+
+
+_DEFAULT_RULE = {
+    Check.INTEGRITY: Rule.SIGNED,
+    Check.AUTHENTICITY: Rule.CHAIN,
+    Check.AUTHENTIC_TIMESTAMP: Rule.VALIDITY,
+    Check.EXPIRY: Rule.VALIDITY,
+    Check.REVOCATION: Rule.VALIDITY,
+}
+
+
 @dataclass(frozen=True)
 class Failure:
-    """One failed validation: which kind, and why (one line)."""
+    """One failed validation: which kind, and why (one line).
+
+    ``rule`` defaults from ``check``; ``judged`` is False where the verifier itself cannot decide
+    (COSE envelopes, RFC 3161 timestamps, CRL/OCSP): the level still applies to the verdict, but a
+    report must not hold it against the subject.
+    """
 
     check: Check
     message: str
+    rule: Rule | None = None
+    judged: bool = True
+
+    @property
+    def about(self) -> Rule:
+        return self.rule or _DEFAULT_RULE[self.check]
+
+    def with_prefix(self, prefix: str) -> Failure:
+        return replace(self, message=prefix + self.message)
 
     def __str__(self) -> str:
         return f"{self.check}: {self.message}"
@@ -130,6 +173,8 @@ class SignatureVerdict:
     enforced: tuple[Failure, ...] = ()
     logged: tuple[Failure, ...] = ()
     signature: str | None = None  # digest of the signature manifest that verified
+    algorithm: str | None = None  # its JWS alg
+    examined: int = 0  # signatures read (0: none found, or verification skipped)
     notes: tuple[str, ...] = ()
 
     @property
@@ -205,15 +250,17 @@ class TrustPolicyDocument:
     def load(cls, path: str | Path) -> TrustPolicyDocument:
         file = Path(path)
         try:
-            text = file.read_bytes()
+            with file.open("rb") as stream:
+                text = stream.read(MAX_POLICY_BYTES + 1)  # never more, whatever the file's size
         except OSError as exc:
             raise InputError(f"{file}: cannot read the trust policy: {exc.strerror or exc}") from None
-        if len(text) > 1024 * 1024:
-            raise InputError(f"{file}: trust policy larger than 1 MiB")
+        if len(text) > MAX_POLICY_BYTES:
+            raise InputError(f"{file}: trust policy larger than {MAX_POLICY_BYTES} bytes")
         try:
             data = json.loads(text)
-        except ValueError as exc:
-            raise UsageError(f"{file}: trust policy is not JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:
+            reason = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+            raise UsageError(f"{file}: trust policy is not JSON: {reason[:160]}") from None
         return cls.parse(data, where=str(file))
 
     @classmethod
@@ -366,7 +413,12 @@ def _subject_attributes(certificate: x509.Certificate) -> dict[str, str]:
     return result
 
 
-def policy_document(
+def policy_document(**options: Any) -> TrustPolicyDocument:
+    """A one-policy document (for tests and fixtures), validated like a loaded one (``policy_data``)."""
+    return TrustPolicyDocument.parse(policy_data(**options))
+
+
+def policy_data(
     *,
     level: Level | str,
     scopes: Sequence[str],
@@ -374,8 +426,8 @@ def policy_document(
     name: str = "margo",
     identities: Sequence[str] = ("*",),
     overrides: Mapping[str, str] | None = None,
-) -> TrustPolicyDocument:
-    """A one-policy document (for tests and fixtures), validated like a loaded one."""
+) -> dict[str, Any]:
+    """The JSON of a one-policy Notary trust policy (``trustpolicy.json``, version 1.0)."""
     entry: dict[str, Any] = {
         "name": name,
         "registryScopes": list(scopes),
@@ -386,4 +438,4 @@ def policy_document(
     if str(level) != Level.SKIP:
         entry["trustStores"] = [f"ca:{trust_store}"]
         entry["trustedIdentities"] = list(identities)
-    return TrustPolicyDocument.parse({"version": "1.0", "trustPolicies": [entry]})
+    return {"version": "1.0", "trustPolicies": [entry]}

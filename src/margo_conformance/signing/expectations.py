@@ -1,0 +1,52 @@
+"""What the signing scenarios assert about a package's signature check, as checks that raise.
+
+Refusal and "reported but allowed" reuse the package persona's expectations on the check's report;
+an ``AssertionError`` always shows every finding and note, so a wrong verdict explains itself.
+"""
+
+from __future__ import annotations
+
+from ..package import expectations as package
+from .package_check import SignatureCheck
+from .policy import Outcome
+
+
+def _everything(check: SignatureCheck) -> str:
+    lines = [f"  [{f.level.value}] {f.requirement} {f.location}: {f.message}" for f in check.findings]
+    lines += [f"  note: {note}" for note in check.notes]
+    return "\n".join(lines) or "  (no findings, no notes)"
+
+
+def ensure_accepted(check: SignatureCheck) -> None:
+    """Every signed artifact verified, and nothing was reported against the package."""
+    unverified = [v for v in check.verdicts if v.verdict.outcome is not Outcome.VERIFIED]
+    if unverified or len(check.findings) or not check.verdicts:
+        raise AssertionError(
+            f"expected {check.reference} to verify cleanly; the check reported:\n{_everything(check)}"
+        )
+
+
+def ensure_refused(check: SignatureCheck, requirement: str, validation: str) -> None:
+    """Refused with a MUST finding of the requirement, raised by the named Notary validation."""
+    package.ensure_refused(check.report(), requirement)
+    if not any(
+        f.requirement == requirement and f.message.startswith(f"{validation}: ") for f in check.findings
+    ):
+        raise AssertionError(
+            f"expected the {requirement} finding on {check.reference} to come from the {validation!r} "
+            f"validation; the check reported:\n{_everything(check)}"
+        )
+
+
+def ensure_logged(check: SignatureCheck, requirement: str) -> None:
+    """Not refused, and the failed validation is reported (at SHOULD level) under the requirement."""
+    package.ensure_departs_from_recommendation(check.report(), requirement)
+
+
+def ensure_not_examined(check: SignatureCheck) -> None:
+    """No signature was looked at (skip level, or no trust policy for the scope) and nothing refused."""
+    if check.examined or len(check.findings):
+        raise AssertionError(
+            f"expected no signature of {check.reference} to be examined; the check reported:\n"
+            f"{_everything(check)}"
+        )

@@ -14,6 +14,7 @@ from margo_conformance.device.session import DeviceRun, start_device_run
 from margo_conformance.errors import Blocked
 from margo_conformance.paths import suite_root
 from margo_conformance.suite.plugin import SUT_KEY
+from margo_conformance.wfm.conversation import Conversation
 from margo_conformance.wfm.subject import WfmSubject
 
 
@@ -39,6 +40,14 @@ def wfm_subject(
     )
     yield subject
     subject.close()
+
+
+@pytest.fixture
+def conversation(wfm_subject: WfmSubject, fixtures_dir: Path) -> Iterator[Conversation]:
+    """One WFM scenario's clients and exchanges (WFM persona steps, signing included)."""
+    talk = Conversation(wfm_subject, fixtures_dir / "packages")
+    yield talk
+    talk.close()
 
 
 @pytest.fixture(scope="session")

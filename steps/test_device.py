@@ -4,6 +4,7 @@ margo_conformance.device."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
@@ -13,7 +14,9 @@ from margo_conformance.device.apps import AppRequest
 from margo_conformance.device.session import MANIFEST_PATH, Deployment, DeviceRun, DeviceScenario, free_port
 from margo_conformance.errors import Blocked
 
-scenarios("../features/device")
+DEVICE_FEATURES = Path(__file__).resolve().parents[1] / "features" / "device"
+# signing.feature is bound beside its own steps, in test_device_signing.py
+scenarios(*(str(f) for f in sorted(DEVICE_FEATURES.rglob("*.feature")) if f.name != "signing.feature"))
 
 CAPABILITIES_PREFIX = "/api/v1/capabilities/"
 BUNDLES_PREFIX = "/api/v1/bundles/"
@@ -86,6 +89,16 @@ def connected(device: DeviceScenario) -> None:
 @when("the device restarts")
 def restarts(device: DeviceScenario) -> None:
     device.restart()
+
+
+@when("the device stops")
+def stops(device: DeviceScenario) -> None:
+    device.stop()
+
+
+@when("the device starts again")
+def starts_again(device: DeviceScenario) -> None:
+    device.start_again()
 
 
 @then("the device's first request was a PUT of its capabilities, answered 201")

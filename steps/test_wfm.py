@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from margo_conformance.errors import Blocked
@@ -19,16 +17,10 @@ from margo_conformance.wfm.documents import (
     make_capabilities_with_envelope,
     make_status,
 )
-from margo_conformance.wfm.subject import WfmSubject
 
-scenarios("../features/wfm")
-
-
-@pytest.fixture
-def conversation(wfm_subject: WfmSubject, fixtures_dir: Path) -> Iterator[Conversation]:
-    talk = Conversation(wfm_subject, fixtures_dir / "packages")
-    yield talk
-    talk.close()
+FEATURES = Path(__file__).resolve().parents[1] / "features" / "wfm"
+# signing.feature is bound beside its own steps, in test_wfm_signing.py
+scenarios(*(str(f) for f in sorted(FEATURES.glob("*.feature")) if f.name != "signing.feature"))
 
 
 # -- who talks --------------------------------------------------------------------------------------

@@ -128,6 +128,15 @@ def test_a_device_that_dies_is_reported_with_its_log(tmp_path: Path) -> None:
         launcher.check_alive()
 
 
+def test_secrets_come_from_the_environment_at_launch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    launcher = CommandLauncher(tmp_path / "log", start="agent --token={env:AGENT_TOKEN} --wfm {wfm_url}")
+    with pytest.raises(UsageError, match="AGENT_TOKEN is not set") as refused:
+        launcher.argv(facts(tmp_path))
+    monkeypatch.setenv("AGENT_TOKEN", "s3cret")
+    assert list(launcher.argv(facts(tmp_path)))[:2] == ["agent", "--token=s3cret"]
+    assert "s3cret" not in str(refused.value)
+
+
 def test_unknown_placeholders_and_bad_types_are_usage_errors(tmp_path: Path) -> None:
     launcher = CommandLauncher(tmp_path / "log", start="agent --token {secret}")
     with pytest.raises(UsageError, match="placeholders"):

@@ -620,7 +620,7 @@ def test_scenario_conformant(harness: Harness, name: str) -> None:
 # Faults these in-memory scenarios cannot run or see: the runtime's (no containers here), TLS settings,
 # the polling tempo and the capabilities document (the WFM refuses it, so nothing else happens).
 BLIND = {"capabilities-after-manifest", "omits-otel-collector", "polls-too-rarely", "accepts-untrusted-chain"}
-BLIND |= {"accepts-tls11"} | {f.name for f in FAULTS.values() if f.area == "runtime"}
+BLIND |= {"accepts-tls11"} | {f.name for f in FAULTS.values() if f.area in ("runtime", "signing")}
 
 
 @pytest.mark.parametrize("fault", sorted(set(FAULTS) - BLIND))

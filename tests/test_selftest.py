@@ -1,4 +1,4 @@
-"""The self-test, as CI runs it: every package mutant is killed by exactly its expected scenarios."""
+"""The self-test, as CI runs it: each package, WFM and device mutant fails exactly its kill list."""
 
 from __future__ import annotations
 
@@ -26,3 +26,26 @@ def test_every_wfm_mutant_is_killed_by_exactly_the_expected_scenarios(tmp_path: 
     problems = {row.subject: row.unexpected for row in rows if not row.ok}
     assert not problems, f"kill matrix mismatches: {problems}"
     assert len(rows) > 50, "every reference-WFM fault is a mutant"
+
+
+def test_every_device_mutant_is_killed_by_exactly_the_expected_scenarios(tmp_path: Path) -> None:
+    """On a real Docker engine: the reference device passes every device scenario, and each device
+    fault (protocol, TLS, runtime isolation, signing) fails exactly its kill list."""
+    rows = selftest("device", reports_root=tmp_path, progress=lambda line: None)
+    problems = {row.subject: (row.expected - row.failed, row.unexpected) for row in rows if not row.ok}
+    assert not problems, f"kill matrix mismatches: {problems}"
+    assert len(rows) > 30, "every reference-device fault is a mutant"
+
+
+def test_the_signing_profile_selects_the_signing_mutants_of_each_persona() -> None:
+    """`selftest --profile signing` runs exactly the signing faults (CI runs them inside the WFM and device
+    kill matrices above; the package persona's signing refusals are its faults-off rows)."""
+    from margo_conformance.reference.device.faults import FAULTS as DEVICE_FAULTS
+    from margo_conformance.reference.wfm.faults import FAULTS as WFM_FAULTS
+    from margo_conformance.suite.selftest import mutants_for, profile_features
+
+    assert set(profile_features("signing")) == {"package", "wfm", "device"}
+    for persona, catalogue in (("wfm", WFM_FAULTS), ("device", DEVICE_FAULTS)):
+        signing = {name for name, fault in catalogue.items() if fault.area == "signing"}
+        assert signing and {m.name for m in mutants_for(persona, "signing")} == signing
+    assert mutants_for("package", "signing") == []

@@ -86,10 +86,13 @@ def test_profiles_the_sut_does_not_declare_are_not_applicable(sut_file, tmp_path
 
 
 def test_without_a_package_subject_the_subject_scenarios_are_blocked(sut_file, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    sut = sut_file(declares=["core"], device={"launcher": {"token": "s3cret-value"}})
-    outcome = run_suite(
-        persona="package", sut=sut, reports_root=tmp_path, echo=False, pytest_args=("-m", "not negative")
-    )
+    launcher = {"type": "command", "start": "vendor-agent --token {env:AGENT_TOKEN}"}  # README: secrets
+    sut = sut_file(declares=["core"], device={"launcher": launcher})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AGENT_TOKEN", "s3cret-value")
+        outcome = run_suite(
+            persona="package", sut=sut, reports_root=tmp_path, echo=False, pytest_args=("-m", "not negative")
+        )
     results = _results(outcome)
     applicable = [s for s in results["scenarios"] if s["verdict"] != "not-applicable"]
     assert applicable and all(s["verdict"] == "blocked" for s in applicable)

@@ -35,8 +35,10 @@ Feature: A device keeps working through the ordinary troubles of the field
     When the device restarts
     Then the device asks for its desired state again
     And vendor-a's application is untouched
-    When the instrument WFM serves a manifestVersion lower than the device holds
+    When the device stops
+    And the instrument WFM serves a manifestVersion lower than the device holds
     And the operator sets the deployment's parameter "listenPort" to 9099
+    And the device starts again
     Then the device receives the manifest and finishes its cycle
     And vendor-a's application is untouched
 

@@ -23,10 +23,14 @@ from .registry import PROFILES
 SECRET_KEY = re.compile(r"(key|secret|password|token|credential)", re.IGNORECASE)
 
 # What a provisioner can be asked to do (DESIGN.md §4); command templates are named after them.
+# deploy_package: a package from a registry ({package_ref}), exit 3 when the WFM refuses it (SIGN-113);
+# install_trust: the Notary trust policy and store it verifies under ({trust_policy}, {trust_store}).
 PROVISIONER_OPERATIONS = (
     "accept_client",
     "retire_client",
     "deploy",
+    "deploy_package",
+    "install_trust",
     "update",
     "undeploy",
     "restart",

@@ -170,6 +170,15 @@ def ensure_network(name: str, *, client: Any = None) -> None:
         create_network(name, client=docker_)
 
 
+def remove_network_if_unused(name: str, *, client: Any = None) -> None:
+    """Remove the network ``name`` unless a container still uses it (best effort, never raises)."""
+    with _client(client) as docker_, contextlib.suppress(*_DOCKER_ERRORS):
+        for network in docker_.networks.list(names=[name]):
+            network.reload()
+            if not network.attrs.get("Containers"):
+                network.remove()
+
+
 def start_container(
     image: str,
     *,

@@ -11,7 +11,7 @@ from ..errors import UsageError
 from ..reference.device.faults import FAULTS as DEVICE_FAULTS
 from ..reference.device.faults import FaultSet as DeviceFaultSet
 from ..reference.device.runtime_compose import ComposeRuntime
-from ..reference.device.service import DeviceArgs, run_device
+from ..reference.device.service import DeviceArgs, load_trust, run_device
 from ..reference.wfm import FAULTS, WfmConfig, parse_address, run_wfm
 from ..reference.wfm.faults import FaultSet
 
@@ -35,6 +35,20 @@ def wfm(
     ready_file: Annotated[
         Path | None, typer.Option("--ready-file", help="Write the listening URLs here as JSON once ready")
     ] = None,
+    trust_policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--trust-policy",
+            help="Notary trustpolicy.json: packages deployed from a registry are verified under it "
+            "(SUP-03; without it nothing is verified); needs --trust-store",
+        ),
+    ] = None,
+    trust_store: Annotated[
+        Path | None,
+        typer.Option(
+            "--trust-store", help="Notary trust store directory (x509/ca/<name>/*.pem) of the policy"
+        ),
+    ] = None,
 ) -> None:
     """Run the reference WFM in the foreground until SIGTERM/SIGINT; prints its URLs as one JSON line."""
     faults = tuple(fault or ())
@@ -47,6 +61,8 @@ def wfm(
         admin_listen=parse_address(admin_listen, option="--admin-listen"),
         tls12=tls12,
         faults=faults,
+        trust_policy=trust_policy,
+        trust_store=trust_store,
     )
     run_wfm(config, ready_file=ready_file, announce=typer.echo)
 
@@ -75,6 +91,18 @@ def device(
             "--fault", help=f"Switch on a fault (repeatable); one of: {', '.join(sorted(DEVICE_FAULTS))}"
         ),
     ] = None,
+    trust_policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--trust-policy",
+            help="Notary trust policy (trustpolicy.json): verify each component's signature under it "
+            "(SUP-03); needs --trust-store",
+        ),
+    ] = None,
+    trust_store: Annotated[
+        Path | None,
+        typer.Option("--trust-store", help="Notary trust store directory (x509/ca/<name>/*.pem)"),
+    ] = None,
 ) -> None:
     """Run the reference device agent in the foreground until SIGTERM/SIGINT."""
     if runtime not in ("compose", "memory"):
@@ -91,8 +119,15 @@ def device(
         capabilities=capabilities,
         poll_interval=poll_interval,
         faults=faults,
+        trust_policy=trust_policy,
+        trust_store=trust_store,
     )
+    trust = load_trust(args)
+    if trust is not None and runtime != "compose":
+        raise UsageError("--trust-policy: signatures are verified by the compose runtime (--runtime compose)")
     workloads = (
-        ComposeRuntime(state / "runtime", faults=DeviceFaultSet(faults)) if runtime == "compose" else None
+        ComposeRuntime(state / "runtime", faults=DeviceFaultSet(faults), trust=trust)
+        if runtime == "compose"
+        else None
     )
     raise typer.Exit(run_device(args, runtime=workloads))

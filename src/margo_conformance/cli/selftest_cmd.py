@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..errors import UsageError
 from ..paths import suite_root
+from ..registry import PROFILES
 from ..suite import selftest as kill_matrix
 from ..suite.selftest import MUTANTS, KillRow
 
@@ -18,24 +19,42 @@ SUPPORTED = tuple(MUTANTS)
 
 
 def selftest(
-    persona: Annotated[str, typer.Option(help=f"Persona to self-test: {', '.join(SUPPORTED)}")] = "package",
+    persona: Annotated[
+        str | None, typer.Option(help=f"Persona to self-test: {', '.join(SUPPORTED)} (default: package)")
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(help="Only this profile's scenarios and mutants (e.g. signing), for every persona"),
+    ] = None,
     reports_dir: Annotated[
         Path | None, typer.Option(help="Where the self-test's runs are written (default: ./reports)")
     ] = None,
     workers: Annotated[int, typer.Option(min=1, max=8, help="Mutant runs in parallel")] = 2,
 ) -> None:
     """Run the kill matrix; exit 0 when every mutant is killed by exactly its expected scenarios."""
-    if persona not in SUPPORTED:
+    if persona is not None and persona not in SUPPORTED:
         raise UsageError(f"--persona {persona!r}: the self-test covers {', '.join(SUPPORTED)} so far")
-    rows = kill_matrix.selftest(
-        persona, reports_root=reports_dir or suite_root() / "reports", workers=workers, progress=typer.echo
-    )
-    render(rows, persona, Console())
+    if profile is not None and profile not in PROFILES:
+        raise UsageError(f"--profile {profile!r}: expected one of {', '.join(PROFILES)}")
+    personas = [persona] if persona else (list(SUPPORTED) if profile else ["package"])
+    rows: list[KillRow] = []
+    for name in personas:
+        found = kill_matrix.selftest(
+            name,
+            reports_root=reports_dir or suite_root() / "reports",
+            workers=workers,
+            progress=typer.echo,
+            profile=profile,
+        )
+        render(found, f"{name} persona" + (f", {profile} profile" if profile else ""), Console())
+        rows += found
+    if not rows:
+        raise UsageError(f"no scenario carries @profile:{profile}")
     raise typer.Exit(0 if all(r.ok for r in rows) else 1)
 
 
 def render(rows: list[KillRow], persona: str, console: Console) -> None:
-    table = Table(title=f"Kill matrix ({persona} persona)")
+    table = Table(title=f"Kill matrix ({persona})")
     for column in ("Subject", "Requirement", "Scenarios killed", "Result"):
         table.add_column(column, overflow="fold")
     for row in rows:

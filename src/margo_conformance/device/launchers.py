@@ -7,7 +7,10 @@
 * ``manual`` — the operator starts the device; the suite prints what to run and waits for it.
 
 Every launcher gets the same facts (``LaunchFacts``), which the command templates name as
-``{wfm_url} {client_cert} {client_key} {trust_anchors} {state_dir} {device_id} {poll_interval_s}``.
+``{wfm_url} {client_cert} {client_key} {trust_anchors} {state_dir} {device_id} {poll_interval_s}``,
+and, for the signing profile's scenarios only, ``{trust_policy}`` (a Notary ``trustpolicy.json``) and
+``{trust_store}`` (its trust store folder). A template word whose optional placeholder has no value in
+a scenario is left out, so write such an option as one word: ``--trust-policy={trust_policy}``.
 Processes run in their own session, so that stopping one stops everything it started; output goes to
 ``device.log`` in the scenario's folder (it holds no key material: keys are passed as file paths).
 """
@@ -18,6 +21,7 @@ import contextlib
 import os
 import shlex
 import signal
+import string
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -30,6 +34,7 @@ from ..errors import Blocked, UsageError
 STOP_GRACE_S = 10.0  # SIGTERM, then SIGKILL
 STOP_COMMAND_TIMEOUT_S = 30.0
 LOG_TAIL = 1500
+OPTIONAL_PLACEHOLDERS = ("trust_policy", "trust_store")
 
 
 @dataclass(frozen=True)
@@ -44,8 +49,11 @@ class LaunchFacts:
     device_id: str
     poll_interval_s: float
     capabilities: Path | None = None  # the reference device reports this document
+    trust_policy: Path | None = None  # signing profile: the Notary trust policy the device verifies with
+    trust_store: Path | None = None  # and its trust store (both or neither)
 
     def template_values(self) -> dict[str, str]:
+        """Every placeholder's value; an optional one without a value is ''."""
         return {
             "wfm_url": self.wfm_url,
             "client_cert": str(self.client_cert),
@@ -54,6 +62,8 @@ class LaunchFacts:
             "state_dir": str(self.state_dir),
             "device_id": self.device_id,
             "poll_interval_s": f"{self.poll_interval_s:g}",
+            "trust_policy": str(self.trust_policy or ""),
+            "trust_store": str(self.trust_store or ""),
         }
 
 
@@ -140,6 +150,8 @@ class ReferenceLauncher(ProcessLauncher):
         ]
         if facts.capabilities is not None:
             argv += ["--capabilities", str(facts.capabilities)]
+        if facts.trust_policy is not None and facts.trust_store is not None:
+            argv += ["--trust-policy", str(facts.trust_policy), "--trust-store", str(facts.trust_store)]
         for fault in self.faults:
             argv += ["--fault", fault]
         return argv
@@ -175,7 +187,7 @@ class ManualLauncher:
     def start(self, facts: LaunchFacts) -> None:
         lines = [
             "Start the device's WFM client now with these settings (files stay valid for this scenario):",
-            *(f"  {key}: {value}" for key, value in facts.template_values().items()),
+            *(f"  {key}: {value}" for key, value in facts.template_values().items() if value),
         ]
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.log.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -204,16 +216,35 @@ def make_launcher(config: Mapping[str, Any], log: Path, *, faults: Sequence[str]
     raise UsageError(f"device.launcher.type {kind!r}: expected reference, command or manual")
 
 
+class _Environment:
+    """``{env:NAME}`` in a template: the suite's environment variable NAME, read at launch time, so
+    a secret the agent needs never has to be written into the SUT file (which reports embed)."""
+
+    def __format__(self, name: str) -> str:
+        if name not in os.environ:
+            raise KeyError(f"env:{name} (the environment variable {name} is not set)")
+        return os.environ[name]
+
+
 def _render(template: str, facts: LaunchFacts, where: str) -> list[str]:
-    """Split the template like a shell would, then fill each word (values never re-split)."""
+    """Split the template like a shell would, then fill each word (values never re-split); a word
+    naming an optional placeholder without a value is left out."""
+    values = facts.template_values()
     try:
         words = shlex.split(template)
-        return [word.format(**facts.template_values()) for word in words]
+        return [
+            word.format(**values, env=_Environment()) for word in words if not _unset_optional(word, values)
+        ]
     except (ValueError, KeyError, IndexError) as exc:
-        known = ", ".join("{" + k + "}" for k in facts.template_values())
+        known = ", ".join("{" + k + "}" for k in [*facts.template_values(), "env:NAME"])
         raise UsageError(
             f"{where}: cannot use the template {template!r} ({exc}); placeholders: {known}"
         ) from None
+
+
+def _unset_optional(word: str, values: Mapping[str, str]) -> bool:
+    named = {field for _, field, _, _ in string.Formatter().parse(word) if field}
+    return any(name in OPTIONAL_PLACEHOLDERS and not values.get(name) for name in named)
 
 
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:

@@ -87,24 +87,33 @@ class DockerObserver:
         return bytes(result.output).decode("utf-8", errors="replace")
 
     def remove(self, deployment_ids: Sequence[str]) -> runtime_docker.Removed:
-        """Remove whatever the runtime still holds for these deployments (scenario clean-up)."""
+        """Remove whatever the runtime still holds for these deployments (scenario clean-up): their
+        containers, then their Compose projects' networks and volumes, and any network or volume
+        labelled for them (a device stopped in the middle of ``compose up`` leaves those alone)."""
         removed = runtime_docker.Removed()
-        projects: set[str] = set()
         with self._docker() as docker_:
-            for deployment_id in deployment_ids:
-                for container in docker_.containers.list(all=True):
-                    if _belongs(container, deployment_id):
-                        project = container.labels.get(runtime_docker.COMPOSE_PROJECT_LABEL)
-                        if project:
-                            projects.add(str(project))
-                        with contextlib.suppress(*runtime_docker.DOCKER_ERRORS):
-                            container.remove(force=True, v=True)
-                            removed.containers.append(str(container.name))
-            for project in sorted(projects):
+            containers = [c for c in docker_.containers.list(all=True) if _belongs_any(c, deployment_ids)]
+            projects = {str(c.labels.get(runtime_docker.COMPOSE_PROJECT_LABEL)) for c in containers}
+            for container in containers:
+                with contextlib.suppress(*runtime_docker.DOCKER_ERRORS):
+                    container.remove(force=True, v=True)
+                    removed.containers.append(str(container.name))
+            for project in sorted(projects - {"None"}):
                 more = runtime_docker.remove_project(project, client=docker_)
                 removed.networks += more.networks
                 removed.volumes += more.volumes
                 removed.errors += more.errors
+            for collection, names in (
+                (docker_.networks, removed.networks),
+                (docker_.volumes, removed.volumes),
+            ):
+                with contextlib.suppress(*runtime_docker.DOCKER_ERRORS):
+                    for item in collection.list():
+                        item.reload()
+                        if _belongs_any(item, deployment_ids):
+                            with contextlib.suppress(*runtime_docker.DOCKER_ERRORS):
+                                item.remove()
+                                names.append(str(item.name))
         return removed
 
 
@@ -121,8 +130,15 @@ def make_observer(config: Mapping[str, Any]) -> DockerObserver | NoObserver:
     return DockerObserver(config.get("docker_host"))
 
 
-def _belongs(container: Any, deployment_id: str) -> bool:
-    labels: Mapping[str, str] = container.labels or {}
+def _belongs_any(item: Any, deployment_ids: Sequence[str]) -> bool:
+    return any(_belongs(item, deployment_id) for deployment_id in deployment_ids)
+
+
+def _belongs(item: Any, deployment_id: str) -> bool:
+    """A container, network or volume of the deployment (see the module docstring)."""
+    labels: Mapping[str, str] = (
+        item.attrs.get("Labels") if not hasattr(item, "labels") else item.labels
+    ) or {}
     if deployment_id in labels.values():
         return True
     project = labels.get(runtime_docker.COMPOSE_PROJECT_LABEL, "")

@@ -36,6 +36,7 @@ LOG = logging.getLogger("margo_conformance.device")
 MANIFEST_PATH = "/api/v1/deployments"
 CAPABILITIES_PATH = "/api/v1/capabilities/"
 SERVICE_PORT = 8080  # where the suite's http-server workloads listen inside their containers
+TERMINAL_STATES = frozenset({"installed", "failed", "removed"})  # where a change ends (STAT-002)
 EVIDENCE_RECORDS = 15  # transcript lines a failure message shows
 POLLS_PER_STEP = 3  # a protocol step (a poll, a retry) must happen within this many polling periods
 _NAMES = itertools.count(1)
@@ -108,6 +109,7 @@ class DeviceScenario:
         self.deployments: dict[str, Deployment] = {}
         self.mark = 0  # transcript position of the last operator action
         self.records_at_connect: list[Record] = []
+        self.trust: tuple[Path, Path] | None = None  # (trust policy, trust store) the device verifies with
 
     # -- the device ----------------------------------------------------------------------------------
 
@@ -116,8 +118,10 @@ class DeviceScenario:
         assert self.identity is not None, "connect() first"
         return self.identity.spiffe_id
 
-    def connect(self) -> None:
-        """Start the device and wait until it has reported its capabilities and fetched a manifest."""
+    def connect(self, *, trust: tuple[Path, Path] | None = None) -> None:
+        """Start the device (with a Notary trust policy and store, for the signing profile) and wait
+        until it has reported its capabilities and fetched a manifest."""
+        self.trust = trust
         start = self.run.instrument.mark()
         self.identity = self.run.instrument.enrol(self.name)
         self.launcher = make_launcher(
@@ -142,6 +146,8 @@ class DeviceScenario:
             state_dir=self.folder / "state",
             device_id=self.name,
             poll_interval_s=self.run.config.poll_interval_s,
+            trust_policy=self.trust[0] if self.trust else None,
+            trust_store=self.trust[1] if self.trust else None,
         )
 
     def _manifest_fetched(self, since: int) -> Record | None:
@@ -165,9 +171,17 @@ class DeviceScenario:
 
     def restart(self) -> None:
         """Stop the device and start it again over the same state folder and identity."""
-        assert self.launcher is not None
-        self.launcher.stop()
+        self.stop()
         self.mark = self.run.instrument.mark()
+        self.start_again()
+
+    def stop(self) -> None:
+        assert self.launcher is not None, "connect() first"
+        self.launcher.stop()
+
+    def start_again(self) -> None:
+        """Start the stopped device over its state folder (the last operator action's mark stays)."""
+        assert self.launcher is not None, "connect() first"
         self.launcher.start(self._facts())
 
     def close(self) -> None:
@@ -296,10 +310,13 @@ class DeviceScenario:
         start = self.mark if since is None else since
 
         def found() -> dict[str, Any] | None:
-            return next(
-                (r for r in self.reports(deployment, start) if (r.get("status") or {}).get("state") == state),
-                None,
-            )
+            for report in self.reports(deployment, start):
+                reported = (report.get("status") or {}).get("state")
+                if reported == state:
+                    return report
+                if state in TERMINAL_STATES and reported in TERMINAL_STATES:
+                    raise AssertionError(f'the device reported "{reported}", not "{state}": {report}')
+            return None
 
         report: dict[str, Any] = self.await_(
             f'the device reports deployment {deployment.id} "{state}"', found, budget_s=self.run.work_budget_s

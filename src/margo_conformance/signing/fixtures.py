@@ -36,7 +36,7 @@ import enum
 import functools
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -288,13 +288,40 @@ def _make(
     rogue: SigningPki | None,
 ) -> SignatureFixture:
     ref = OciReference.parse(published.reference)
-    repository, digest = ref.repository, published.manifest_digest
+    digest, signature = sign_as(
+        client,
+        kind,
+        ref.with_digest(published.manifest_digest),
+        publisher,
+        rogue,
+        other=lambda: _other_artifact(client, published),
+    )
+    return SignatureFixture(kind, published.reference, digest, published, signature)
+
+
+def sign_as(
+    client: OciClient,
+    kind: Fixture,
+    artifact: OciReference,
+    publisher: SigningPki,
+    rogue: SigningPki | None = None,
+    *,
+    other: Callable[[], Descriptor],
+) -> tuple[str, SignedArtifact | None]:
+    """Sign the manifest ``artifact`` (its digest; ``tampered`` re-pushes its tag) as fixture ``kind``
+    says; ``other`` gives the descriptor an ``other-digest`` signature is over. Returns the digest the
+    artifact's tag points to afterwards and the signature attached, if any.
+
+    ``unsigned`` leaves it unsigned; ``component-unsigned`` and ``helm-chart-unsigned`` sign it validly
+    (their fault is on another artifact). The device persona puts each fault on a Compose archive.
+    """
+    repository, digest = artifact.repository, str(artifact.digest)
     now = publisher.now
-    signature: SignedArtifact | None = None
 
     def sign(signer: Signer, **options: object) -> SignedArtifact:
         return sign_artifact(client, repository, digest, signer.key, signer.chain, **options)  # type: ignore[arg-type]
 
+    signature: SignedArtifact | None = None
     if kind in (Fixture.VALID, *UNSIGNED_COMPONENTS):
         signature = sign(publisher.leaf("release-signer"))
     elif kind is Fixture.VALID_PS256:
@@ -304,7 +331,7 @@ def _make(
         body, _, _ = client.get_manifest(repository, digest)
         manifest = json.loads(body)
         manifest.setdefault("annotations", {})["org.example.tampered"] = "layer swapped after signing"
-        digest = client.push_manifest(repository, str(ref.tag), manifest)
+        digest = client.push_manifest(repository, str(artifact.tag), manifest)
     elif kind is Fixture.UNTRUSTED_CA:
         signer = (rogue or SigningPki("rogue-publisher")).leaf("release-signer")
         signature = sign(signer)
@@ -320,9 +347,8 @@ def _make(
     elif kind is Fixture.FORBIDDEN_EKU:
         signature = sign(publisher.leaf("tls-server", ekus=(ExtendedKeyUsageOID.SERVER_AUTH,)))
     elif kind is Fixture.OTHER_DIGEST:
-        other = _other_artifact(client, published)
-        signature = sign(publisher.leaf("release-signer"), target=other)
-    return SignatureFixture(kind, published.reference, digest, published, signature)
+        signature = sign(publisher.leaf("release-signer"), target=other())
+    return digest, signature
 
 
 def _other_artifact(client: OciClient, published: PublishedPackage) -> Descriptor:

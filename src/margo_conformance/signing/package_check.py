@@ -151,14 +151,24 @@ def _signed_artifacts(
             notes.append(f"component {component.name!r}: no oci:// repository and revision to verify")
 
 
-def _description(client: OciClient, ref: OciReference) -> Any:
+def description_layer(client: OciClient, ref: OciReference) -> bytes:
+    """The exact bytes of the package's description layer, read by ``ref`` (bounded, digest-checked);
+    a consumer that verified ``ref@digest`` reads what it verified."""
     body, _, _ = client.get_manifest(ref.repository, ref.reference)
     try:
         layers = json.loads(body).get("layers") or []
         layer = next(x for x in layers if x.get("mediaType") == DESCRIPTION_MEDIA_TYPE)
-        data = client.get_blob(ref.repository, str(layer["digest"]), max_bytes=MAX_DESCRIPTION_BYTES)
+        digest = str(layer["digest"])
+    except (ValueError, AttributeError, TypeError, KeyError, StopIteration):
+        raise InputError("no readable description layer") from None
+    return client.get_blob(ref.repository, digest, max_bytes=MAX_DESCRIPTION_BYTES)
+
+
+def _description(client: OciClient, ref: OciReference) -> Any:
+    data = description_layer(client, ref)
+    try:
         return yaml.safe_load(data)
-    except (ValueError, AttributeError, TypeError, KeyError, StopIteration, yaml.YAMLError):
+    except yaml.YAMLError:
         raise InputError("no readable description layer") from None
 
 

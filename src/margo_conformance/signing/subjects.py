@@ -34,11 +34,18 @@ def mirrored_scope(scope: str) -> str:
 
 class SignatureSubjects:
     def __init__(
-        self, registry: Callable[[], LocalRegistry], workdir: Path, *, faults_off: bool = False
+        self,
+        registry: Callable[[], LocalRegistry],
+        workdir: Path,
+        *,
+        faults_off: bool = False,
+        prefix: str = "sig",
     ) -> None:
+        """``prefix`` names the fixtures' namespaces (``<prefix>-<kind>``): one per persona in a run."""
         self._registry = registry
         self._workdir = workdir
         self._faults_off = faults_off
+        self._prefix = prefix
         self._pkis = {name: SigningPki(name) for name in PUBLISHERS}
         self._fixtures: dict[Fixture, SignatureFixture] = {}
         self._checks: dict[tuple[str, Path, Path, bool], SignatureCheck] = {}
@@ -47,7 +54,10 @@ class SignatureSubjects:
     def fixtures(self) -> dict[Fixture, SignatureFixture]:
         if not self._fixtures:
             self._fixtures = generate_fixtures(
-                self._registry().host, publisher=self._pkis["vendor-a"], rogue=self._pkis["rogue-publisher"]
+                self._registry().host,
+                publisher=self._pkis["vendor-a"],
+                rogue=self._pkis["rogue-publisher"],
+                prefix=self._prefix,
             )
         return self._fixtures
 

@@ -81,6 +81,7 @@ class Mutant:
     requirement: str
     kills: frozenset[str]  # scenario names expected to fail; ALL = every scenario the run selects
     args: tuple[str, ...]
+    features: tuple[str, ...] = ()  # the feature files (stems) the mutant runs against
 
 
 ALL = "*"
@@ -95,7 +96,7 @@ def package_mutants() -> list[Mutant]:
         args = ["-m", "not negative", "--margo-mutant", fault.name]
         for feature in features:
             args += ["--margo-feature", feature]
-        mutants.append(Mutant(fault.name, fault.requirement, frozenset(fault.kills), tuple(args)))
+        mutants.append(Mutant(fault.name, fault.requirement, frozenset(fault.kills), tuple(args), features))
     return mutants
 
 
@@ -120,7 +121,10 @@ def _subject_mutants(persona: str, option: str) -> list[Mutant]:
             args += ["--margo-feature", feature]
         for scenario in entry.get("scenarios") or []:  # narrower than features, for slow subjects
             args += ["--margo-scenario", scenario]
-        mutants.append(Mutant(entry["name"], entry["requirement"], frozenset(entry["kills"]), tuple(args)))
+        features = tuple(entry.get("features") or ())
+        mutants.append(
+            Mutant(entry["name"], entry["requirement"], frozenset(entry["kills"]), tuple(args), features)
+        )
     return mutants
 
 
@@ -131,11 +135,40 @@ MUTANTS: dict[str, Callable[[], list[Mutant]]] = {
 }
 
 
+def profile_features(profile: str) -> dict[str, tuple[str, ...]]:
+    """Persona -> the feature files (stems) that carry ``@profile:<profile>``."""
+    found: dict[str, list[str]] = {}
+    for path in sorted((suite_root() / "features").glob("*/*.feature")):
+        if f"@profile:{profile}" in path.read_text(encoding="utf-8"):
+            found.setdefault(path.parent.name, []).append(path.stem)
+    return {persona: tuple(stems) for persona, stems in found.items()}
+
+
+def mutants_for(persona: str, profile: str | None = None) -> list[Mutant]:
+    """The persona's mutants; with ``profile``, those that run against that profile's features."""
+    if profile is None:
+        return MUTANTS[persona]()
+    features = set(profile_features(profile).get(persona, ()))
+    return [m for m in MUTANTS[persona]() if set(m.features) & features]
+
+
 def selftest(
-    persona: str, *, reports_root: Path, workers: int = 2, progress: Callable[[str], None] = print
+    persona: str,
+    *,
+    reports_root: Path,
+    workers: int = 2,
+    progress: Callable[[str], None] = print,
+    profile: str | None = None,
 ) -> list[KillRow]:
-    """Reference run, (for packages) the faults-off run, then every mutant; writes kill-matrix.yaml."""
-    runs = reports_root / f"{new_run_id()}-selftest-{persona}"
+    """Reference run, (for packages) the faults-off run, then every mutant; writes kill-matrix.yaml.
+
+    With ``profile``, only the persona's features of that profile run, against the mutants that run
+    on them (none of the persona's features carries it: no rows)."""
+    features = profile_features(profile).get(persona, ()) if profile else ()
+    if profile and not features:
+        return []
+    only = tuple(arg for stem in features for arg in ("--margo-feature", stem))
+    runs = reports_root / f"{new_run_id()}-selftest-{persona}{f'-{profile}' if profile else ''}"
 
     def run(name: str, *args: str, faults_off: bool = False) -> RunOutcome:
         return run_suite(
@@ -148,13 +181,13 @@ def selftest(
             echo=False,
         )
 
-    rows = [_row("reference", "-", set(), run("reference"))]
-    progress(f"selftest: reference {_word(rows[0].ok)}")
+    rows = [_row("reference", "-", set(), run("reference", *only))]
+    progress(f"selftest: {persona} reference {_word(rows[0].ok)}")
     if persona == "package":
-        negatives = run("faults-off", "-m", "negative", faults_off=True)
+        negatives = run("faults-off", "-m", "negative", *only, faults_off=True)
         rows.append(_row("faults switched off", "-", set(_verdicts(negatives)), negatives))
         progress(f"selftest: faults switched off {_word(rows[-1].ok)}")
-    mutants = MUTANTS[persona]()
+    mutants = mutants_for(persona, profile)
 
     def kill(mutant: Mutant) -> KillRow:
         outcome = run(f"mutant-{mutant.name}", *mutant.args)
@@ -163,10 +196,14 @@ def selftest(
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for index, row in enumerate(pool.map(kill, mutants), start=1):
-            progress(f"selftest: [{index}/{len(mutants)}] {row.subject}: {_word(row.ok)}")
+            progress(f"selftest: {persona} [{index}/{len(mutants)}] {row.subject}: {_word(row.ok)}")
             rows.append(row)
     (runs / "kill-matrix.yaml").write_text(
-        yaml.safe_dump({"persona": persona, "rows": [r.as_dict() for r in rows]}, sort_keys=False, width=110),
+        yaml.safe_dump(
+            {"persona": persona, "profile": profile, "rows": [r.as_dict() for r in rows]},
+            sort_keys=False,
+            width=110,
+        ),
         encoding="utf-8",
     )
     return rows

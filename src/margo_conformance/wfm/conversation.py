@@ -117,6 +117,28 @@ class Conversation:
         self.deployed.append(deployed)
         return deployed
 
+    def deploy_package(
+        self,
+        reference: str,
+        device_id: str,
+        *,
+        source: Path,
+        role: str = "client",
+        parameters: dict[str, Any] | None = None,
+    ) -> Deployed:
+        """The operator deploys a package from a registry; ``Refused`` propagates (a scenario may expect
+        it). ``source`` is the folder the package was published from: what its deployment is checked
+        against."""
+        party = self.party(role)
+        values = dict(parameters or {})
+        deployment_id = self.subject.provisioner.deploy_package(
+            client=party.spiffe_id, device_id=device_id, package_ref=reference, parameters=values
+        )
+        description = source / "margo.yaml"
+        deployed = Deployed(reference, description, values, deployment_id, device_id, party.spiffe_id)
+        self.deployed.append(deployed)
+        return deployed
+
     # -- client requests -------------------------------------------------------------------------
     def ask_for_desired_state(
         self, role: str = "client", *, accept: str | None = "default", if_none_match: str | None = None
@@ -131,6 +153,15 @@ class Conversation:
             with contextlib.suppress(AssertionError):  # the checks report an unparseable body
                 party.manifests.append(exchange.json())
         return exchange
+
+    def fresh_manifest(self, role: str = "client") -> dict[str, Any]:
+        """Ask now and return the State Manifest served; blocked when none is (nothing to judge by)."""
+        party = self.party(role)
+        received = len(party.manifests)
+        exchange = self.ask_for_desired_state(role)
+        if len(party.manifests) == received:
+            raise Blocked(f"the WFM served no State Manifest to compare:\n{exchange.transcript()}")
+        return party.manifest
 
     def fetch_deployments(self, role: str = "client") -> None:
         party = self.party(role)

@@ -1,4 +1,5 @@
-"""How the suite asks a WFM to do operator things (DESIGN.md §4): accept or retire a client, deploy.
+"""How the suite asks a WFM to do operator things (DESIGN.md §4): accept or retire a client, deploy
+(an Application Description, or a package from a registry under the WFM's trust policy).
 
 Three adapters behind one interface:
 - ``reference``: the suite's reference WFM, through its admin interface (never the southbound API);
@@ -8,9 +9,15 @@ Three adapters behind one interface:
 Command contract. Each template is split like a shell would (``shlex``) *before* placeholders are
 filled in, so a value can never become a new argument or shell syntax; no shell is run. Placeholders:
 ``{spiffe_id}`` ``{client_id}`` ``{device_id}`` ``{app_description}`` (a file path) ``{parameters_file}``
-(a JSON file of name → value) ``{deployment_id}`` ``{status}`` ``{retry_after}``. Exit 0 means done;
-``deploy`` prints the new deploymentId on stdout (the last UUID printed, or JSON ``{"deploymentId": …}``).
-Every command has a time limit; its stderr is kept as evidence in the blocked verdict.
+(a JSON file of name → value) ``{deployment_id}`` ``{status}`` ``{retry_after}`` ``{package_ref}``
+(``oci://host/repository:tag``) ``{trust_policy}`` (a Notary trustpolicy.json) ``{trust_store}`` (a Notary
+trust store directory). Exit 0 means done; ``deploy`` and ``deploy_package`` print the new deploymentId on
+stdout (the last UUID printed, or JSON ``{"deploymentId": …}``). Every command has a time limit; its
+stderr is kept as evidence in the blocked verdict.
+
+Expected refusal: ``deploy_package`` exits with ``REFUSED_EXIT`` (3) when the WFM refuses the package (its
+signatures fail verification under the WFM's trust policy), the reason on stderr. Every provisioner
+raises ``Refused`` for that, which a scenario may expect; any other failure stays ``Blocked``.
 """
 
 from __future__ import annotations
@@ -25,11 +32,21 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import Blocked, UsageError
+from ..errors import Blocked, MargoError, UsageError
 from ..pki import SpiffeId
 from ..reference.wfm.admin_client import AdminClient, AdminError
 
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+REFUSED_EXIT = 3  # deploy_package: the WFM refused the package (stderr: why)
+PACKAGE_TIMEOUT_S = 60.0  # the reference WFM verifies a package against a registry before it answers
+
+
+class Refused(MargoError):
+    """The WFM refused to deploy a package (SIGN-113): an answer of the subject, not a blocked step."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the WFM refused the package: {reason}")
+        self.reason = reason
 
 
 class Provisioner(Protocol):
@@ -38,6 +55,16 @@ class Provisioner(Protocol):
     def deploy(
         self, *, client: SpiffeId, device_id: str, description: Path, parameters: Mapping[str, Any]
     ) -> str: ...
+    def deploy_package(
+        self, *, client: SpiffeId, device_id: str, package_ref: str, parameters: Mapping[str, Any]
+    ) -> str:
+        """The new deploymentId; ``Refused`` when the WFM refuses the package, ``Blocked`` otherwise."""
+        ...
+
+    def install_trust(self, *, trust_policy: Path, trust_store: Path) -> None:
+        """The operator distributes publisher signing material (SUP-03 §5): the WFM verifies under it."""
+        ...
+
     def update(self, deployment_id: str, *, description: Path, parameters: Mapping[str, Any]) -> None: ...
     def undeploy(self, deployment_id: str) -> None: ...
     def overload(self, *, status: int, retry_after: int) -> None: ...
@@ -49,6 +76,7 @@ class ReferenceProvisioner:
 
     def __init__(self, admin_url: str, *, timeout_s: float = 10.0) -> None:
         self._admin = AdminClient(admin_url, timeout_s=timeout_s)
+        self._packages = AdminClient(admin_url, timeout_s=max(timeout_s, PACKAGE_TIMEOUT_S))
 
     def accept_client(self, spiffe_id: SpiffeId) -> None:
         with _blocked():
@@ -66,6 +94,25 @@ class ReferenceProvisioner:
         with _blocked():
             deployment_id, _ = self._admin.deploy(client_id, device_id, text, parameters)
         return deployment_id
+
+    def deploy_package(
+        self, *, client: SpiffeId, device_id: str, package_ref: str, parameters: Mapping[str, Any]
+    ) -> str:
+        """``POST /admin/deployments`` with ``package``: a 422 signature-refused problem is a refusal."""
+        client_id = client.client_id or str(client)
+        try:
+            deployment_id, _ = self._packages.deploy_package(client_id, device_id, package_ref, parameters)
+        except AdminError as exc:
+            if exc.signature_refused:
+                raise Refused(exc.detail) from None
+            raise Blocked(str(exc)) from None
+        return deployment_id
+
+    def install_trust(self, *, trust_policy: Path, trust_store: Path) -> None:
+        raise Blocked(
+            "the reference WFM takes its trust material at start (--trust-policy, --trust-store): the suite "
+            "restarts it with them, not through its admin interface"
+        )
 
     def update(self, deployment_id: str, *, description: Path, parameters: Mapping[str, Any]) -> None:
         """New content for the deployment, for the same client and device as before."""
@@ -104,7 +151,7 @@ class CommandProvisioner:
         self._templates = {k: str(v) for k, v in templates.items() if k not in ("type", "timeout_s")}
         self._timeout = float(templates.get("timeout_s", timeout_s))
 
-    def _run(self, operation: str, **values: str) -> str:
+    def _run(self, operation: str, *, refusal_exit: int | None = None, **values: str) -> str:
         template = self._templates.get(operation)
         if template is None:
             raise Blocked(
@@ -129,6 +176,8 @@ class CommandProvisioner:
             raise Blocked(
                 f"provisioner.{operation}: no answer within {self._timeout:.0f} s: {shlex.join(argv)}"
             ) from None
+        if refusal_exit is not None and result.returncode == refusal_exit:
+            raise Refused(result.stderr.strip()[-1500:] or f"exit {refusal_exit}, no reason on stderr")
         if result.returncode != 0:
             raise Blocked(
                 f"provisioner.{operation} failed (exit {result.returncode}): {shlex.join(argv)}\n"
@@ -155,6 +204,24 @@ class CommandProvisioner:
                 parameters_file=parameters_file,
             )
         return deployment_id_from(stdout)
+
+    def deploy_package(
+        self, *, client: SpiffeId, device_id: str, package_ref: str, parameters: Mapping[str, Any]
+    ) -> str:
+        with _parameters_file(parameters) as parameters_file:
+            stdout = self._run(
+                "deploy_package",
+                refusal_exit=REFUSED_EXIT,
+                spiffe_id=str(client),
+                client_id=str(client.client_id),
+                device_id=device_id,
+                package_ref=package_ref,
+                parameters_file=parameters_file,
+            )
+        return deployment_id_from(stdout)
+
+    def install_trust(self, *, trust_policy: Path, trust_store: Path) -> None:
+        self._run("install_trust", trust_policy=str(trust_policy), trust_store=str(trust_store))
 
     def update(self, deployment_id: str, *, description: Path, parameters: Mapping[str, Any]) -> None:
         with _parameters_file(parameters) as parameters_file:
@@ -241,6 +308,24 @@ class ManualProvisioner:
             answer="type the new deploymentId",
         )
         return deployment_id_from(reply)
+
+    def deploy_package(
+        self, *, client: SpiffeId, device_id: str, package_ref: str, parameters: Mapping[str, Any]
+    ) -> str:
+        reply = self._ask(
+            f"deploy the package {package_ref} with parameters {json.dumps(dict(parameters))} "
+            f"to device {device_id!r} of client {client}",
+            answer="type the new deploymentId, or 'refused: <why>' if the WFM refused the package",
+        )
+        if reply.lower().startswith("refused"):
+            raise Refused(reply.partition(":")[2].strip() or "the operator reports a refusal")
+        return deployment_id_from(reply)
+
+    def install_trust(self, *, trust_policy: Path, trust_store: Path) -> None:
+        self._ask(
+            f"make the WFM verify packages under the Notary trust policy {trust_policy} with the trust "
+            f"store {trust_store} (replacing what it used before)"
+        )
 
     def update(self, deployment_id: str, *, description: Path, parameters: Mapping[str, Any]) -> None:
         self._ask(

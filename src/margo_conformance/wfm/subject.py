@@ -2,7 +2,8 @@
 
 For the built-in reference run the suite mints a trust domain, starts its own reference WFM (with one
 fault switched on in the self-test) and provisions it through the admin interface; for a vendor's
-WFM everything comes from the SUT file.
+WFM everything comes from the SUT file. Trust material for packages (SUP-03) is the suite's to hand
+out as the operator: the reference WFM is restarted with it, a vendor's gets it from its provisioner.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import WfmSubjectConfig
@@ -31,8 +32,11 @@ START_TIMEOUT_S = 20.0
 class ReferenceWfmProcess:
     """The reference WFM in a process of its own, restartable on the same state."""
 
-    def __init__(self, pki: Pki, state: Path, *, faults: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, pki: Pki, state: Path, *, faults: tuple[str, ...] = (), trust: tuple[Path, Path] | None = None
+    ) -> None:
         self._pki, self._state, self._faults = pki, state, faults
+        self.trust = trust  # (trust policy file, trust store directory), or None: packages unverified
         self._process: subprocess.Popen[bytes] | None = None
         self.endpoints: dict[str, str] = {}
 
@@ -54,6 +58,8 @@ class ReferenceWfmProcess:
         ]
         for fault in self._faults:
             command += ["--fault", fault]
+        if self.trust is not None:
+            command += ["--trust-policy", str(self.trust[0]), "--trust-store", str(self.trust[1])]
         for option, key in (
             ("--listen", "url"),
             ("--mis-listen", "mis_url"),
@@ -90,6 +96,13 @@ class ReferenceWfmProcess:
         self.stop()
         self.start()
 
+    def use_trust(self, trust_policy: Path, trust_store: Path) -> None:
+        """Verify packages under this trust material from now on: a restart (same state and addresses)
+        when it differs from what the WFM runs with."""
+        if self.trust != (trust_policy, trust_store):
+            self.trust = (trust_policy, trust_store)
+            self.restart()
+
 
 @dataclass
 class WfmSubject:
@@ -99,6 +112,7 @@ class WfmSubject:
     workdir: Path
     timeout_s: float = 10.0
     process: ReferenceWfmProcess | None = None
+    _trust: tuple[Path, Path] | None = field(default=None, init=False, repr=False)  # last handed out
 
     @classmethod
     def start(cls, config: WfmSubjectConfig, workdir: Path, *, faults: tuple[str, ...] = ()) -> WfmSubject:
@@ -155,10 +169,26 @@ class WfmSubject:
     def restart(self) -> None:
         if self.process is not None:
             self.process.restart()
-            if self.process.endpoints["url"] != self.url:
-                raise EnvironmentProblem("the reference WFM came back on another address")
+            self._check_address()
             return
         self.provisioner.restart()
+
+    def use_trust(self, trust_policy: Path, trust_store: Path) -> None:
+        """The WFM verifies packages under this Notary trust policy and store (SUP-03 §5: the operator
+        distributes them); done once per run for the same files."""
+        if self._trust == (trust_policy, trust_store):
+            return
+        if self.process is not None:
+            self.process.use_trust(trust_policy, trust_store)
+            self._check_address()
+        else:
+            self.provisioner.install_trust(trust_policy=trust_policy, trust_store=trust_store)
+        self._trust = (trust_policy, trust_store)
+
+    def _check_address(self) -> None:
+        assert self.process is not None
+        if self.process.endpoints["url"] != self.url:
+            raise EnvironmentProblem("the reference WFM came back on another address")
 
 
 def _presented_id(svid: Svid) -> SpiffeId:

@@ -81,6 +81,8 @@ class DeviceConfig:
     capabilities: Mapping[str, Any] | None = None  # default: host_capabilities(device_id)
     poll_interval_s: float = 30.0
     faults: tuple[str, ...] = ()
+    trust_policy: Path | None = None  # Notary trust policy (SUP-03): the Compose runtime verifies under it
+    trust_store: Path | None = None  # its trust store (x509/ca/<name>/…); both or neither
     timeout_s: float = 10.0
     backoff_base_s: float = 1.0
     max_backoff_s: float = 300.0

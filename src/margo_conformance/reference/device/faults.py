@@ -183,6 +183,33 @@ FAULTS: dict[str, Fault] = catalogue(
         "a component whose docker compose up fails is reported installed",
         "runtime",
     ),
+    # -- signature verification (signing profile; only with a trust policy, in the Compose runtime) --
+    Fault(
+        "skips-signature-verification",
+        "SIGN-114",
+        "a component's manifest is deployed without its signature being verified, whatever the policy",
+        "signing",
+    ),
+    Fault(
+        "accepts-untrusted-signer",
+        "SIGN-116",
+        "a signing chain is accepted without leading to the trust store: any self-signed root will do",
+        "signing",
+    ),
+    Fault(
+        "accepts-expired-signing-certificate",
+        "SIGN-116",
+        "certificates are judged at the envelope's claimed signing time, so an expired signer passes "
+        "without an RFC 3161 timestamp",
+        "signing",
+    ),
+    Fault("accepts-rs256", "SIGN-114", "an RS256 signature verifies like an ES256 or PS256 one", "signing"),
+    Fault(
+        "ignores-signed-digest",
+        "SIGN-116",
+        "a valid signature is accepted whatever descriptor it signs, even another artifact's manifest",
+        "signing",
+    ),
 )
 
 # The faults only the Docker Compose runtime acts on (the agent never asks for them).

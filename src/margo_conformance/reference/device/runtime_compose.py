@@ -6,7 +6,11 @@ For each component, in list order (ADEP-008):
 1. resolve ``repository`` (``oci://host/repo``) and ``revision`` (the OCI tag; ``+`` is not allowed in
    a tag, so a revision's ``_`` stands for ``+`` when it is compared with the layer's
    ``org.margo.component.version``);
-2. pull the manifest and check the Compose artifact shape (``artifactType``
+2. pull the manifest; with a Notary trust policy (``trust``), verify its signatures by the digest of
+   the bytes pulled, never the tag, under the policy of the repository's scope (SUP-03 §4, SIGN-114):
+   an enforced failure refuses the component (code ``signature-refused``, the message names the
+   failed check), a logged one goes to the device's log, no policy for the scope verifies nothing
+   (SUP-03 §6); then check the Compose artifact shape (``artifactType``
    ``application/vnd.org.margo.component.compose+json``, exactly one
    ``application/vnd.org.margo.component.compose.tar+gzip`` layer);
 3. pull the layer; its bytes are verified against the OCI digest before anything else looks at them
@@ -53,10 +57,13 @@ from ...package.oci_source import (
     COMPOSE_ARTIFACT_TYPE,
     COMPOSE_LAYER_MEDIA_TYPE,
 )
+from ...signing.oci_signatures import Leniency, verify_artifact
+from ...signing.package_check import Trust
 from .faults import RUNTIME_FAULTS, FaultSet
 from .runtime import ComponentOutcome, StatusError
 
 LOG = logging.getLogger(__name__)
+SECURITY = logging.getLogger("margo_conformance.reference.device.security")
 
 DEPLOYMENT_LABEL = "org.margo.deployment-id"
 COMPONENT_LABEL = "org.margo.component"
@@ -228,8 +235,10 @@ class ComposeRuntime:
         compose: str | None = None,
         stop_timeout_s: int = 10,
         faults: FaultSet | None = None,
+        trust: Trust | None = None,
     ) -> None:
         self.faults = faults if faults is not None else FaultSet()
+        self.trust = trust  # the operator's Notary trust policy and store; None: nothing is verified
         self._environments: dict[str, dict[str, str]] = {}  # what each held deployment was given
         self.state_dir = Path(state_dir)
         self.timeout_s = float(timeout_s)
@@ -335,6 +344,8 @@ class ComposeRuntime:
         for project in sorted(self._projects_of(deployment_id)):
             self._down(project, self._dir_of_project(deployment_id, project))
         shutil.rmtree(self.deployment_dir(deployment_id), ignore_errors=True)
+        if self.faults.active("shared-network"):  # the mutant's own network goes with its last user
+            runtime_docker.remove_network_if_unused(SHARED_NETWORK)
 
     def running(self) -> set[str]:
         containers = self._containers({"label": DEPLOYMENT_LABEL, "status": "running"})
@@ -421,7 +432,9 @@ class ComposeRuntime:
         except MargoError as exc:
             raise ComponentFailure("invalid-component", _trim(str(exc))) from None
         with OciClient(ref.registry, plain_http=self.registry_plain_http) as client:
-            body, media_type, _ = client.get_manifest(ref.repository, ref.reference)
+            body, media_type, digest = client.get_manifest(ref.repository, ref.reference)
+            if self.trust is not None and not self.faults.active("skips-signature-verification"):  # SIGN-114
+                self._verify_signature(client, ref.with_digest(digest))
             layer = self._compose_layer(body, media_type, str(ref))
             expected = str(revision).replace("_", "+") if revision is not None else None
             version = (layer.get("annotations") or {}).get(COMPONENT_VERSION_ANNOTATION)
@@ -437,6 +450,38 @@ class ComposeRuntime:
                 return client.get_blob(ref.repository, str(layer.get("digest")), max_bytes=MAX_ARCHIVE_BYTES)
             except DigestMismatch as exc:
                 raise ComponentFailure("digest-mismatch", _trim(str(exc))) from None
+
+    def _verify_signature(self, client: OciClient, ref: OciReference) -> None:
+        """Verify the manifest ``ref`` names by digest under the trust policy of its scope; refuse the
+        component on an enforced failure (or when verification cannot be completed: fail closed)."""
+        assert self.trust is not None
+        try:
+            verdict = verify_artifact(
+                client, ref, self.trust.policy, self.trust.store, leniency=self._leniency()
+            )
+        except Exception as exc:  # fail closed: whatever stops verification refuses the component
+            detail = str(exc) if isinstance(exc, MargoError) else f"{type(exc).__name__}: {exc}"
+            message = f"{ref}: signature verification could not be completed: {detail}"
+            SECURITY.warning("component refused: %s", message, exc_info=not isinstance(exc, MargoError))
+            raise ComponentFailure("signature-refused", _trim(message)) from None
+        under = f"trust policy {verdict.policy!r} ({verdict.level})" if verdict.policy else "no trust policy"
+        if not verdict.accepted:
+            message = f"{ref}: signature verification failed under {under}: {verdict.reason}"
+            SECURITY.warning("component refused: %s", message)
+            raise ComponentFailure("signature-refused", _trim(message))
+        if verdict.logged:
+            SECURITY.warning("%s: signature accepted under %s; %s", ref, under, verdict.reason)
+        else:
+            LOG.info("%s: signature %s under %s", ref, verdict.outcome, under)
+
+    def _leniency(self) -> Leniency:
+        """The verification holes of a signing mutant (all closed on the reference device)."""
+        return Leniency(
+            any_root=self.faults.active("accepts-untrusted-signer"),  # SIGN-116 broken
+            expired_signer=self.faults.active("accepts-expired-signing-certificate"),  # SIGN-116 broken
+            forbidden_algorithms=self.faults.active("accepts-rs256"),  # SIGN-114 broken
+            any_target=self.faults.active("ignores-signed-digest"),  # SIGN-116 broken
+        )
 
     @staticmethod
     def _compose_layer(body: bytes, media_type: str, where: str) -> Mapping[str, Any]:

@@ -7,6 +7,13 @@ southbound API and never reachable over the Management Interface listener.
   POST   /admin/clients/retire   {"spiffe_id"} | {"client_id"}
   POST   /admin/deployments      {"client_id", "device_id", "application_description", "parameters"}
                                  -> 201 {"deploymentId", "digest"}
+                                 or {"client_id", "device_id", "package": "oci://host/repo:tag",
+                                 "parameters"}: the tag is resolved to a digest, that digest's signatures
+                                 (and its components') are verified under the trust policy, the description
+                                 is read from it -> 201 {"deploymentId", "digest", "package": "oci://…@digest"};
+                                 422 urn:margo-conformance:admin:signature-refused (detail and ``failures``
+                                 name each failed Notary check), 422/502 …:package-unavailable (registry
+                                 content or reachability), 400 invalid-request (not an oci:// reference)
   PUT    /admin/deployments/{id} same body: new content, same id -> 200 {"deploymentId", "digest"}
   DELETE /admin/deployments/{id} -> 204
   GET    /admin/state            everything the WFM holds, no key material
@@ -36,6 +43,7 @@ Transcript records (bounded; the oldest drop out) carry a monotonic ``index`` an
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -43,8 +51,10 @@ from typing import Any
 
 from aiohttp import web
 
-from ...errors import UsageError
+from ...errors import EnvironmentProblem, MargoError, UsageError
 from ...pki import SvidError
+from .admin_client import PACKAGE_UNAVAILABLE, SIGNATURE_REFUSED
+from .appdeploy import Package, PackageRefused
 from .core import Overload, Wfm
 from .faults import FAULTS
 from .identity import client_spiffe_id, policy_entry
@@ -101,13 +111,38 @@ class Admin:
         return web.json_response({"retired": spiffe_id})
 
     async def create_deployment(self, request: web.Request) -> web.StreamResponse:
-        deployment = self.wfm.deploy(**_deployment_arguments(await _body(request)))
-        return web.json_response({"deploymentId": deployment.id, "digest": deployment.digest}, status=201)
+        arguments, package = await self._deployment(await _body(request))
+        deployment = self.wfm.deploy(**arguments)
+        answer = {"deploymentId": deployment.id, "digest": deployment.digest}
+        return web.json_response(answer | package, status=201)
 
     async def replace_deployment(self, request: web.Request) -> web.StreamResponse:
-        arguments = _deployment_arguments(await _body(request))
+        arguments, package = await self._deployment(await _body(request))
         deployment = self.wfm.deploy(**arguments, deployment_id=request.match_info["id"])
-        return web.json_response({"deploymentId": deployment.id, "digest": deployment.digest})
+        return web.json_response({"deploymentId": deployment.id, "digest": deployment.digest} | package)
+
+    async def _deployment(self, body: Any) -> tuple[dict[str, Any], dict[str, str]]:
+        """``Wfm.deploy`` arguments from a description given inline, or read (and verified) from a
+        package in a registry: that happens on a worker thread, so the WFM keeps serving meanwhile."""
+        arguments = _deployment_arguments(body)
+        reference = arguments.pop("package", None)
+        if reference is None:
+            return arguments, {}
+        package = await asyncio.to_thread(self._fetch, reference)
+        return arguments | {"description_text": package.description_text}, {"package": package.reference}
+
+    def _fetch(self, reference: str) -> Package:
+        try:
+            return self.wfm.fetch_package(reference)
+        except PackageRefused as exc:
+            title, failures = "Signature Refused", list(exc.failures)
+            raise AdminProblem(422, SIGNATURE_REFUSED, title, str(exc), failures=failures) from None
+        except UsageError as exc:
+            raise Problem.of("invalid-request", f"package: {exc.diagnostics()}") from None
+        except EnvironmentProblem as exc:
+            raise AdminProblem(502, PACKAGE_UNAVAILABLE, "Package Unavailable", exc.diagnostics()) from None
+        except MargoError as exc:  # what the registry holds: not found, unreadable, digest mismatch
+            raise AdminProblem(422, PACKAGE_UNAVAILABLE, "Package Unavailable", exc.diagnostics()) from None
 
     async def delete_deployment(self, request: web.Request) -> web.StreamResponse:
         self.wfm.undeploy(request.match_info["id"])
@@ -203,21 +238,25 @@ class Admin:
 
 
 def _deployment_arguments(body: Any) -> dict[str, Any]:
+    """client_id, device_id, parameters, and either ``description_text`` or ``package`` (a reference)."""
     if not isinstance(body, dict):
         raise Problem.of("invalid-request", "expected a JSON object")
-    missing = [
-        k for k in ("client_id", "device_id", "application_description") if not isinstance(body.get(k), str)
-    ]
+    sources = [k for k in ("application_description", "package") if k in body]
+    if len(sources) != 1:
+        raise Problem.of("semantic-error", "give exactly one of application_description and package")
+    missing = [k for k in ("client_id", "device_id", *sources) if not isinstance(body.get(k), str)]
     if missing:
         raise Problem.of("semantic-error", f"missing or not strings: {', '.join(missing)}")
     parameters = body.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise Problem.of("semantic-error", "parameters must be an object {name: value}")
+    source = {"package": body["package"]} if "package" in body else {}
     return {
         "client_id": body["client_id"],
         "device_id": body["device_id"],
-        "description_text": body["application_description"],
+        "description_text": body.get("application_description", ""),
         "parameters": parameters,
+        **source,
     }
 
 
@@ -236,10 +275,25 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
 
+class AdminProblem(Exception):
+    """A problem of the admin interface itself, typed with one of the suite's URNs (``admin_client``)."""
+
+    def __init__(self, status: int, kind: str, title: str, detail: str, **members: Any) -> None:
+        super().__init__(detail)
+        self.document = {"type": kind, "title": title, "status": status, "detail": detail, **members}
+
+    def response(self) -> web.Response:
+        body = json.dumps(self.document, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        status = int(self.document["status"])
+        return web.Response(status=status, body=body, headers={"Content-Type": PROBLEM_MEDIA_TYPE})
+
+
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except AdminProblem as problem:
+        return problem.response()
     except Problem as problem:
         failure = problem
     except web.HTTPException as exc:

@@ -17,14 +17,27 @@ from ...errors import MargoError
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
+# Problem types of the admin interface itself (not Margo's): what became of a package deployment.
+SIGNATURE_REFUSED = "urn:margo-conformance:admin:signature-refused"  # the trust policy refused it
+PACKAGE_UNAVAILABLE = "urn:margo-conformance:admin:package-unavailable"  # the registry could not serve it
+
 
 class AdminError(MargoError):
-    """An admin call failed: ``status`` is the HTTP status (None: no answer), ``detail`` the reason."""
+    """An admin call failed: ``status`` is the HTTP status (None: no answer), ``detail`` the reason,
+    ``problem_type`` the answer's problem ``type`` ("" when there is none)."""
 
-    def __init__(self, message: str, *, status: int | None = None, detail: str = "") -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, detail: str = "", problem_type: str = ""
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.detail = detail or message
+        self.problem_type = problem_type
+
+    @property
+    def signature_refused(self) -> bool:
+        """The WFM refused a package because its signatures failed verification under its policy."""
+        return self.status == 422 and self.problem_type == SIGNATURE_REFUSED
 
 
 class AdminClient:
@@ -53,6 +66,16 @@ class AdminClient:
         answer = self.call(
             "POST", "/admin/deployments", _deployment(client_id, device_id, description_text, parameters)
         )
+        return str(answer["deploymentId"]), str(answer["digest"])
+
+    def deploy_package(
+        self, client_id: str, device_id: str, package: str, parameters: Mapping[str, Any]
+    ) -> tuple[str, str]:
+        """A new deployment of the package at ``oci://host/repository:tag``, which the WFM verifies under
+        its trust policy first; (deploymentId, digest). A refusal is an AdminError whose
+        ``signature_refused`` is true."""
+        body = {"client_id": client_id, "device_id": device_id, "package": package}
+        answer = self.call("POST", "/admin/deployments", body | {"parameters": dict(parameters)})
         return str(answer["deploymentId"]), str(answer["digest"])
 
     def update(
@@ -120,9 +143,9 @@ class AdminClient:
             with _OPENER.open(request, timeout=self.timeout_s) as response:
                 payload = response.read()
         except urllib.error.HTTPError as exc:
-            detail = _problem_detail(exc.read())
+            detail, problem_type = _problem(exc.read())
             message = f"reference WFM admin {method} {path}: HTTP {exc.code}: {detail}"
-            raise AdminError(message, status=exc.code, detail=detail) from None
+            raise AdminError(message, status=exc.code, detail=detail, problem_type=problem_type) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
             raise AdminError(
@@ -152,14 +175,16 @@ def _object(value: Any) -> dict[str, Any]:
     return value
 
 
-def _problem_detail(body: bytes) -> str:
-    """A problem+json's detail (or title), else the start of the body."""
+def _problem(body: bytes) -> tuple[str, str]:
+    """A problem+json's detail (or title), else the start of the body; and its type ("" if none)."""
     try:
         problem = json.loads(body)
     except ValueError:
         problem = None
+    kind = problem.get("type") if isinstance(problem, dict) else None
+    kind = kind if isinstance(kind, str) else ""
     if isinstance(problem, dict):
         text = problem.get("detail") or problem.get("title")
         if isinstance(text, str) and text:
-            return text
-    return body[:300].decode("utf-8", "replace") or "(no body)"
+            return text, kind
+    return body[:300].decode("utf-8", "replace") or "(no body)", kind

@@ -10,20 +10,33 @@ What the WFM does (protocol digest §4.7, spec digest §8 and §10):
      configuration schema (APPD-001, APPD-002); an immutable setting keeps its installed value (APPD-003);
   5. never forward the description's root extensions, which are meant for the WFM (APPD-007);
   6. serialise once, deterministically; the bytes are what the digest covers (DS-021).
+
+A description may also come from an application package in a registry (``fetch_package``): the tag is
+resolved to a digest once, that digest's signatures and its components' are verified under the WFM's
+Notary trust policy (SUP-03 §4, SIGN-113; the signing library decides, the WFM only refuses), and the
+description is read from the very digest that was verified. Without a trust policy nothing is verified
+(SUP-03 §6).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from ..._internal.oci import OciClient, OciReference
+from ...errors import InputError, MargoError, UsageError
 from ...findings import Level
 from ...schemas import SchemaSet
+from ...signing.oci_signatures import manifest_descriptor
+from ...signing.package_check import SignatureCheck, Trust, check_signatures, description_layer
+from ...signing.policy import Check, Failure, Rule
 from .faults import FaultSet
 from .problems import Problem
 
@@ -248,3 +261,98 @@ def _constraints(constraints: Mapping[str, Any], faults: FaultSet) -> dict[str, 
         capacity = copied.setdefault("capacityRequirements", {})
         capacity["memory"] = "999Mi" if capacity.get("memory") != "999Mi" else "998Mi"
     return copied
+
+
+# -- packages from a registry (SUP-03) ----------------------------------------------------------------
+
+REGISTRY_TIMEOUT_S = 5.0  # per registry request: well inside an admin caller's own time limit
+MAX_TAG_LIST_BYTES = 1024 * 1024
+REFERRERS_TAG = re.compile(r"^sha256-[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Package:
+    """A package as the WFM read it: the reference pinned to the verified digest, and the description."""
+
+    reference: str  # oci://host/repository[:tag]@digest
+    description_text: str
+
+
+class PackageRefused(MargoError):
+    """The trust policy refuses the package (SIGN-113); ``failures`` has one line per failed check."""
+
+    def __init__(self, reference: str, failures: Sequence[str]) -> None:
+        super().__init__(f"{reference}: signature verification failed: {'; '.join(failures)}")
+        self.reference = reference
+        self.failures = tuple(failures)
+
+
+def fetch_package(
+    reference: str, trust: Trust | None, faults: FaultSet, *, timeout: float = REGISTRY_TIMEOUT_S
+) -> Package:
+    """Resolve once, verify by digest, read what was verified (never by tag: SUP-03 §4 item 1).
+
+    Raises ``PackageRefused``; ``UsageError`` for a reference that does not parse; ``InputError`` or
+    ``DigestMismatch`` for what the registry holds; ``EnvironmentProblem`` for a registry out of reach.
+    """
+    ref = OciReference.parse(reference)
+    if ref.tag is None and ref.digest is None:
+        raise UsageError(f"{reference}: name a tag or a digest (oci://host/repository:tag)")
+    with OciClient(ref.registry, timeout=timeout) as client:
+        pinned = ref.with_digest(manifest_descriptor(client, ref.repository, ref.reference).digest)
+        if trust is not None and not faults.active("skips-signature-verification"):
+            verified = _earlier_target(client, pinned) if faults.active("verifies-tag-not-digest") else pinned
+            failures = refusing_failures(check_signatures(str(verified), trust, timeout=timeout), faults)
+            if failures:
+                raise PackageRefused(str(pinned), failures)
+        data = description_layer(client, pinned)
+    try:
+        return Package(str(pinned), data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InputError(f"{pinned}: the description layer is not UTF-8 text") from None
+
+
+def refusing_failures(check: SignatureCheck, faults: FaultSet) -> list[str]:
+    """Every enforced failure of the package and its components, one line each: any one refuses."""
+    lines: list[str] = []
+    for artifact in check.verdicts:
+        if artifact.role != "package" and faults.active("ignores-component-signatures"):
+            continue
+        verdict = artifact.verdict
+        where = "package manifest" if artifact.role == "package" else f"{artifact.role} {verdict.reference}"
+        lines += [f"{where}: {failure}" for failure in verdict.enforced if not _overlooked(failure, faults)]
+    return lines
+
+
+def _overlooked(failure: Failure, faults: FaultSet) -> bool:
+    """What a faulty WFM lets through (one fault each)."""
+    if failure.about is Rule.CHAIN:
+        return faults.active("accepts-untrusted-signer")
+    if failure.check is Check.AUTHENTIC_TIMESTAMP:
+        return faults.active("accepts-expired-signing-certificate")
+    return False
+
+
+def _earlier_target(client: OciClient, pinned: OciReference) -> OciReference:
+    """Fault verifies-tag-not-digest: a manifest of the repository that has a referrers-tag index
+    (``sha256-<hex>``: an earlier target of the tag that was signed) stands in for the digest the tag
+    resolves to now, unless that one is signed itself."""
+    signed = sorted(
+        f"sha256:{tag[7:]}" for tag in _tags(client, pinned.repository) if REFERRERS_TAG.match(tag)
+    )
+    if not signed or pinned.digest in signed:
+        return pinned
+    return pinned.with_digest(signed[0])
+
+
+def _tags(client: OciClient, repository: str) -> list[str]:
+    """The repository's tags (first page of ``/v2/<name>/tags/list``). OciClient has no call for it, so
+    its request helpers are reused (as ``oci_signatures`` does for the Referrers API)."""
+    where = f"oci://{client.registry}/{repository} (tags)"
+    response = client._request("GET", f"{client._base}/v2/{repository}/tags/list", where, stream=True)
+    client._check(response, where, "listing tags", (200,))
+    try:
+        tags = json.loads(client._read_body(response, where, MAX_TAG_LIST_BYTES)).get("tags")
+    except (ValueError, AttributeError):
+        return []
+    return [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []

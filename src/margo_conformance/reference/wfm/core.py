@@ -13,7 +13,7 @@ import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...pki import Pki, SpiffeId, SvidError
 from ...schemas import SchemaSet
@@ -32,6 +32,9 @@ from .identity import AcceptedClients, Recognition, client_spiffe_id
 from .instrument import SIZE_SKEW, TAMPER, ActiveServed, Target
 from .problems import Problem
 from .store import Deployment, PolicyEntry, Store
+
+if TYPE_CHECKING:
+    from ...signing.package_check import Trust
 
 DEVICE_ID = re.compile(r"^[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$")  # OA3 DeviceId
 SHARED_SCOPE = "*"  # device scope of the fault cross-client-devices
@@ -228,6 +231,7 @@ class Wfm:
     store: Store
     faults: FaultSet
     log_size: int = 10_000
+    trust: Trust | None = None  # the operator's Notary trust policy and store; None: packages unverified
     requests: Transcript = field(init=False)
     overload: Overload | None = field(init=False, default=None)
 
@@ -386,6 +390,11 @@ class Wfm:
         self._changed()
         return deployment
 
+    def fetch_package(self, reference: str) -> appdeploy.Package:
+        """A package's description, verified under the trust policy. Safe off the loop thread: it reads
+        only the immutable trust material and the thread-safe fault set, and blocks on the registry."""
+        return appdeploy.fetch_package(reference, self.trust, self.faults)
+
     def undeploy(self, deployment_id: str) -> None:
         existing = self.store.deployment(deployment_id)
         if existing is None:
@@ -490,6 +499,12 @@ class Wfm:
             "wfmId": self.wfm_id,
             "spiffeId": str(self.pki.wfm_spiffe_id),
             "faults": sorted(self.faults.names),
+            "trustPolicies": None
+            if self.trust is None
+            else [
+                {"name": p.name, "level": str(p.level), "registryScopes": list(p.registry_scopes)}
+                for p in self.trust.policy.policies
+            ],
             "served": self.served.as_list(),
             "overload": None
             if self.overload is None

@@ -278,6 +278,42 @@ FAULTS: dict[str, Fault] = catalogue(
         "the operator's parameter values are ignored; the description's defaults are deployed",
         "deployment",
     ),
+    # -- packages deployed from a registry under a trust policy (SUP-03) --
+    Fault(
+        "skips-signature-verification",
+        "SIGN-113",
+        "a package is deployed without any signature being verified, whatever the trust policy says",
+        "signing",
+    ),
+    Fault(
+        "accepts-untrusted-signer",
+        "SIGN-113",
+        "authenticity failures of the signing chain are ignored: a signer whose root is not in the trust "
+        "store is accepted",
+        "signing",
+    ),
+    Fault(
+        "accepts-expired-signing-certificate",
+        "SIGN-113",
+        "authenticTimestamp failures are ignored: a signing certificate that expired, with no RFC 3161 "
+        "timestamp, is accepted under strict",
+        "signing",
+    ),
+    Fault(
+        "verifies-tag-not-digest",
+        "SIGN-113",
+        "the tag is trusted, not the digest: if the repository holds signatures for an earlier target of "
+        "the tag (a sha256-… referrers-tag index), those are verified instead of the digest the tag now "
+        "resolves to, which is then deployed: a tag re-pushed after signing passes",
+        "signing",
+    ),
+    Fault(
+        "ignores-component-signatures",
+        "SIGN-113",
+        "only the application package manifest's signatures decide: a Compose archive or Helm chart "
+        "manifest that fails verification (e.g. unsigned) is deployed",
+        "signing",
+    ),
 )
 
 TLS_FAULTS = frozenset(name for name, fault in FAULTS.items() if fault.area == "tls")

@@ -34,6 +34,7 @@ from ..._internal.oci import is_loopback
 from ...errors import EnvironmentProblem, UsageError
 from ...pki import Flaw, Pki, SpiffeId, SvidFiles
 from ...pki.tls import TLS12_CIPHERS, server_context
+from ...signing.package_check import Trust
 from .admin import Admin
 from .core import HANDSHAKE_FAILED, NO_REQUEST, REJECTED, REQUESTS, Connection, Transcript, Wfm
 from .faults import FaultSet
@@ -70,6 +71,18 @@ class WfmConfig:
     read_timeout: float = 10.0
     max_body: int = MIB
     request_log_size: int = 10_000
+    trust_policy: Path | None = None  # a Notary trustpolicy.json: packages are verified under it (SUP-03)
+    trust_store: Path | None = None  # its trust store (x509/ca/<name>/…); both or neither
+
+    def __post_init__(self) -> None:
+        if (self.trust_policy is None) != (self.trust_store is None):
+            raise UsageError("--trust-policy and --trust-store go together: give both or neither")
+
+    def load_trust(self) -> Trust | None:
+        """The trust material, checked against itself; None without a policy (nothing is verified)."""
+        if self.trust_policy is None or self.trust_store is None:
+            return None
+        return Trust.load(self.trust_policy, self.trust_store)
 
 
 @dataclass(frozen=True)
@@ -188,9 +201,12 @@ class WfmServer:
             raise UsageError(f"the admin interface listens on loopback only, not {config.admin_listen[0]!r}")
         faults = FaultSet(config.faults)
         pki = Pki.load(config.pki_dir)
+        package_trust = config.load_trust()
         self._store = Store(config.state_dir)
         try:
-            self.wfm = wfm = Wfm(pki, self._store, faults, log_size=config.request_log_size)
+            self.wfm = wfm = Wfm(
+                pki, self._store, faults, log_size=config.request_log_size, trust=package_trust
+            )
             tls_dir = config.state_dir / "tls"
             management = ManagementTls(pki, tls_dir, faults, tls12=config.tls12, served=wfm.served)
             southbound = Southbound(wfm, read_timeout=config.read_timeout, max_body=config.max_body)

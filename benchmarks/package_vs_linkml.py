@@ -178,7 +178,7 @@ def linkml_messages(result: subprocess.CompletedProcess[str]) -> list[str]:
     if errors or result.returncode == 0:
         return errors
     lines = result.stderr.splitlines()
-    frames = lines[max((i for i, line in enumerate(lines) if line.startswith("Traceback")), default=-1) + 1:]
+    frames = lines[max((i for i, line in enumerate(lines) if line.startswith("Traceback")), default=-1) + 1 :]
     return [" ".join(line.strip() for line in dropwhile(lambda line: line.startswith(" "), frames))]
 
 
@@ -190,18 +190,29 @@ def first_call_ms(subject: Subject) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def linkml_in_process(bin_dir: Path, schema: Path, files: list[Path], repeat: int,
-                      timeout: float) -> dict[str, Any]:
-    command = [bin_dir / "python", BENCHMARKS / "linkml_timer.py", "--schema", schema,
-               "--target-class", TARGET_CLASS, "--repeat", str(repeat), *files]
+def linkml_in_process(
+    bin_dir: Path, schema: Path, files: list[Path], repeat: int, timeout: float
+) -> dict[str, Any]:
+    command = [
+        bin_dir / "python",
+        BENCHMARKS / "linkml_timer.py",
+        "--schema",
+        schema,
+        "--target-class",
+        TARGET_CLASS,
+        "--repeat",
+        str(repeat),
+        *files,
+    ]
     result = run(command, timeout)
     _check(result)
     report: dict[str, Any] = json.loads(result.stdout)
     return report
 
 
-def measure(subject: Subject, helper: dict[str, Any], bin_dir: Path, schema: Path,
-            args: argparse.Namespace) -> Row:
+def measure(
+    subject: Subject, helper: dict[str, Any], bin_dir: Path, schema: Path, args: argparse.Namespace
+) -> Row:
     """Both tools on one subject: in process (ours here, linkml's from the helper's report) and by CLI."""
     loaded = load_from_directory(subject.root)
     assert loaded.description_text is not None, subject
@@ -214,11 +225,18 @@ def measure(subject: Subject, helper: dict[str, Any], bin_dir: Path, schema: Pat
     in_process = helper["files"][str(subject.description)]
     ours, linkml = verdict(findings.conformant), cli_verdict(linkml_cli)
     return Row(
-        name=subject.name, ours=ours, linkml=linkml, agree="yes" if ours == linkml else "NO",
-        ours_ms=ours_ms, linkml_ms=statistics.median(in_process["ms"]),
-        ours_cli=cli_verdict(ours_cli), linkml_in_process=verdict(not in_process["errors"]),
-        ours_cli_ms=ours_cli_ms, linkml_cli_ms=linkml_cli_ms,
-        our_findings=_describe(findings), linkml_messages=linkml_messages(linkml_cli),
+        name=subject.name,
+        ours=ours,
+        linkml=linkml,
+        agree="yes" if ours == linkml else "NO",
+        ours_ms=ours_ms,
+        linkml_ms=statistics.median(in_process["ms"]),
+        ours_cli=cli_verdict(ours_cli),
+        linkml_in_process=verdict(not in_process["errors"]),
+        ours_cli_ms=ours_cli_ms,
+        linkml_cli_ms=linkml_cli_ms,
+        our_findings=_describe(findings),
+        linkml_messages=linkml_messages(linkml_cli),
     )
 
 
@@ -239,13 +257,17 @@ def mark_confounded(rows: list[Row], subjects_: list[Subject]) -> list[tuple[Row
 def without_extensions(node: Any) -> Any:
     """The document without its x-…-extensions members, which the pre-draft LinkML refuses (INC-020)."""
     if isinstance(node, dict):
-        return {k: without_extensions(v) for k, v in node.items()
-                if not (isinstance(k, str) and k.startswith("x-") and k.endswith("-extensions"))}
+        return {
+            k: without_extensions(v)
+            for k, v in node.items()
+            if not (isinstance(k, str) and k.startswith("x-") and k.endswith("-extensions"))
+        }
     return [without_extensions(v) for v in node] if isinstance(node, list) else node
 
 
-def run_control(confounded: list[tuple[Row, Subject]], workdir: Path, bin_dir: Path, schema: Path,
-                timeout: float) -> None:
+def run_control(
+    confounded: list[tuple[Row, Subject]], workdir: Path, bin_dir: Path, schema: Path, timeout: float
+) -> None:
     """Control for the † rows: linkml on each fault with the extensions removed, so that only the fault
     itself can make it fail. A description that is not YAML has no control."""
     copies: dict[Path, Row] = {}
@@ -267,16 +289,22 @@ def run_control(confounded: list[tuple[Row, Subject]], workdir: Path, bin_dir: P
 
 def summary(rows: list[Row]) -> dict[str, Any]:
     def spread(ratios: list[float]) -> dict[str, float | int]:
-        return {"min": min(ratios), "max": max(ratios), "geomean": statistics.geometric_mean(ratios),
-                f"files_at_least_{TARGET_RATIO:g}x": sum(r >= TARGET_RATIO for r in ratios)}
+        return {
+            "min": min(ratios),
+            "max": max(ratios),
+            "geomean": statistics.geometric_mean(ratios),
+            f"files_at_least_{TARGET_RATIO:g}x": sum(r >= TARGET_RATIO for r in ratios),
+        }
 
     return {
         "files": len(rows),
         "agree": sum(r.agree.startswith("yes") for r in rows),
         "agree_confounded": sum(r.agree == "yes†" for r in rows),
         "disagree": [r.name for r in rows if r.agree == "NO"],
-        "control": {outcome: [r.name for r in rows if r.agree == "yes†" and r.linkml_control == outcome]
-                    for outcome in ("non-conformant", "conformant", "not YAML")},
+        "control": {
+            outcome: [r.name for r in rows if r.agree == "yes†" and r.linkml_control == outcome]
+            for outcome in ("non-conformant", "conformant", "not YAML")
+        },
         "in_process_ratio": spread([r.ratio for r in rows]),
         "cli_ratio": spread([r.cli_ratio for r in rows]),
     }
@@ -313,15 +341,23 @@ def print_report(rows: list[Row], totals: dict[str, Any]) -> None:
             print(f"\nNOTE {r.name}: our CLI says {r.ours_cli}, linkml's API says {r.linkml_in_process}")
     for key in ("in_process_ratio", "cli_ratio"):
         s = totals[key]
-        print(f"\n{key}: {s['min']:.1f}× … {s['max']:.1f}×, geometric mean {s['geomean']:.1f}×, "
-              f"{s[f'files_at_least_{TARGET_RATIO:g}x']}/{totals['files']} files at ≥{TARGET_RATIO:g}×")
+        print(
+            f"\n{key}: {s['min']:.1f}× … {s['max']:.1f}×, geometric mean {s['geomean']:.1f}×, "
+            f"{s[f'files_at_least_{TARGET_RATIO:g}x']}/{totals['files']} files at ≥{TARGET_RATIO:g}×"
+        )
     cold = totals["first_call_ms"]
-    print(f"first call in a fresh process (schema loading included): ours {cold['ours']:.0f} ms, "
-          f"linkml {cold['linkml']:.0f} ms")
-    print(f"verdicts: {totals['agree']}/{totals['files']} agree ({totals['agree_confounded']} of them †), "
-          f"{len(totals['disagree'])} disagree")
-    print("† control, linkml's verdict on those faults once x-…-extensions are removed (conformant = it does"
-          " not see the fault):")
+    print(
+        f"first call in a fresh process (schema loading included): ours {cold['ours']:.0f} ms, "
+        f"linkml {cold['linkml']:.0f} ms"
+    )
+    print(
+        f"verdicts: {totals['agree']}/{totals['files']} agree ({totals['agree_confounded']} of them †), "
+        f"{len(totals['disagree'])} disagree"
+    )
+    print(
+        "† control, linkml's verdict on those faults once x-…-extensions are removed (conformant = it does"
+        " not see the fault):"
+    )
     for outcome, names in totals["control"].items():
         print(f"  {outcome} ({len(names)}): {', '.join(n.removeprefix('fault:') for n in names) or '-'}")
 
@@ -346,9 +382,15 @@ def main() -> None:
     print_report(rows, totals)
     output = args.output or REPO / "reports" / "benchmarks" / f"package_vs_linkml-{dt.date.today()}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "linkml": helper["linkml"],
-            "python": platform.python_version(), "platform": platform.platform(), "repeat": args.repeat,
-            "schema": str(schema), "target_class": TARGET_CLASS}
+    meta = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "linkml": helper["linkml"],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "repeat": args.repeat,
+        "schema": str(schema),
+        "target_class": TARGET_CLASS,
+    }
     rows_out = [asdict(r) | {"ratio": r.ratio, "cli_ratio": r.cli_ratio} for r in rows]
     report = {"meta": meta, "summary": totals, "rows": rows_out}
     output.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -181,6 +181,16 @@ def installed(story: Story, vendor: str) -> None:
     story.device.remember_workloads(deployment)
 
 
+@given(parsers.parse("{first}'s and {second}'s applications installed on the device"))
+def both_installed(story: Story, first: str, second: str) -> None:
+    """Both in one desired-state change: the device installs them in one cycle."""
+    since = story.device.run.instrument.mark()
+    deployments = [_deploy(story, vendor, _vendor(vendor)) for vendor in (first, second)]
+    for deployment in deployments:
+        story.device.await_report(deployment, "installed", since=since)
+        story.device.remember_workloads(deployment)
+
+
 @when("the operator deploys vendor-a's application with a second component that exits at once")
 def deploys_failing(story: Story) -> None:
     _deploy(story, "vendor-a", _vendor("vendor-a", failing_component=True))

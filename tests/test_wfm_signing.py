@@ -58,6 +58,7 @@ LETS_THROUGH: dict[str | None, set[str]] = {
     "accepts-expired-signing-certificate": {"valid", "expired-no-timestamp"},
     "verifies-tag-not-digest": {"valid", "tampered"},
     "ignores-component-signatures": {"valid", "component-unsigned"},
+    "rejects-es256": set(),
 }
 
 

@@ -11,8 +11,7 @@ Feature: Two vendors' applications share one device without seeing each other
 
   Background:
     Given a device connected to the instrument WFM
-    And vendor-a's application installed on the device
-    And vendor-b's application installed on the device
+    And vendor-a's and vendor-b's applications installed on the device
 
   @req:ISO-101 @level:should
   Scenario: One vendor's containers cannot reach the other's unpublished services

@@ -107,7 +107,8 @@ class DeviceScenario:
         self.launcher: Launcher | None = None
         self.device_id = ""
         self.deployments: dict[str, Deployment] = {}
-        self.mark = 0  # transcript position of the last operator action
+        self.mark = 0  # transcript position before the last operator action
+        self.changed = 0  # transcript position once the last desired-state change was made
         self.records_at_connect: list[Record] = []
         self.trust: tuple[Path, Path] | None = None  # (trust policy, trust store) the device verifies with
 
@@ -228,7 +229,7 @@ class DeviceScenario:
             self.spiffe_id, self.device_id, app.description, dict(parameters or {})
         )
         deployment = Deployment(deployment_id, app, dict(parameters or {}))
-        deployment.manifest_version = self.client_manifest_version()
+        self._changed(deployment)
         self.deployments[deployment_id] = deployment
         return deployment
 
@@ -238,12 +239,19 @@ class DeviceScenario:
         self.run.instrument.admin.update(
             deployment.id, self.spiffe_id, self.device_id, deployment.app.description, deployment.parameters
         )
-        deployment.manifest_version = self.client_manifest_version()
+        self._changed(deployment)
 
     def undeploy(self, deployment: Deployment) -> None:
         self.mark = self.run.instrument.mark()
         self.run.instrument.admin.undeploy(deployment.id)
+        self._changed(deployment)
+
+    def _changed(self, deployment: Deployment) -> None:
+        """Right after an operator change: the manifestVersion it made, and the transcript position
+        from which every manifest the device gets holds it (``mark`` was taken before the change,
+        so that no report about it can be missed)."""
         deployment.manifest_version = self.client_manifest_version()
+        self.changed = self.run.instrument.mark()
 
     def client_manifest_version(self) -> int:
         states = self.run.instrument.admin.state().get("manifests", {})
@@ -324,9 +332,9 @@ class DeviceScenario:
         return report
 
     def await_cycle_after(self, what: str, event: Callable[[Record], bool]) -> Record:
-        """Wait for ``event`` since the last operator action, then for the next poll after it: the
-        device has then finished the cycle in which it met the event."""
-        since = self.mark
+        """Wait for ``event`` after the last desired-state change was made, then for the next poll
+        after it: the device has then finished a cycle in which it saw the whole change."""
+        since = self.changed
         first: Record = self.await_(
             what,
             lambda: next((r for r in self.records(since) if event(r)), None),

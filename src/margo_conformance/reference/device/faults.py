@@ -210,6 +210,24 @@ FAULTS: dict[str, Fault] = catalogue(
         "a valid signature is accepted whatever descriptor it signs, even another artifact's manifest",
         "signing",
     ),
+    Fault(
+        "rejects-es256",
+        "SIGN-114",
+        "a verified ES256 signature is refused (SUP-03 requires ES256)",
+        "signing",
+    ),
+    Fault(
+        "rejects-ps256",
+        "SIGN-114",
+        "a verified PS256 signature is refused (SUP-03 requires PS256)",
+        "signing",
+    ),
+    Fault(
+        "enforces-logged-failures",
+        "SIGN-116",
+        "a failure the policy level only logs (audit, permissive) refuses the component as strict would",
+        "signing",
+    ),
 )
 
 # The faults only the Docker Compose runtime acts on (the agent never asks for them).

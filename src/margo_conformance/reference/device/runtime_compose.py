@@ -38,6 +38,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ from ...package.oci_source import (
 )
 from ...signing.oci_signatures import Leniency, verify_artifact
 from ...signing.package_check import Trust
+from ...signing.policy import Check, Failure, Outcome, SignatureVerdict
 from .faults import RUNTIME_FAULTS, FaultSet
 from .runtime import ComponentOutcome, StatusError
 
@@ -465,6 +467,9 @@ class ComposeRuntime:
             SECURITY.warning("component refused: %s", message, exc_info=not isinstance(exc, MargoError))
             raise ComponentFailure("signature-refused", _trim(message)) from None
         under = f"trust policy {verdict.policy!r} ({verdict.level})" if verdict.policy else "no trust policy"
+        if verdict.accepted and self._refuses_anyway(verdict):  # a signing mutant's own refusal
+            refusal = verdict.logged or (Failure(Check.INTEGRITY, f"{verdict.algorithm} signature refused"),)
+            verdict = replace(verdict, outcome=Outcome.FAILED, enforced=refusal, logged=())
         if not verdict.accepted:
             message = f"{ref}: signature verification failed under {under}: {verdict.reason}"
             SECURITY.warning("component refused: %s", message)
@@ -473,6 +478,15 @@ class ComposeRuntime:
             SECURITY.warning("%s: signature accepted under %s; %s", ref, under, verdict.reason)
         else:
             LOG.info("%s: signature %s under %s", ref, verdict.outcome, under)
+
+    def _refuses_anyway(self, verdict: SignatureVerdict) -> bool:
+        """Faults that refuse what verified: an algorithm SUP-03 requires, or a merely logged failure."""
+        algorithm = str(verdict.algorithm or "")
+        return (
+            (self.faults.active("rejects-es256") and algorithm == "ES256")  # SIGN-114 broken
+            or (self.faults.active("rejects-ps256") and algorithm == "PS256")  # SIGN-114 broken
+            or (self.faults.active("enforces-logged-failures") and bool(verdict.logged))  # SIGN-116 broken
+        )
 
     def _leniency(self) -> Leniency:
         """The verification holes of a signing mutant (all closed on the reference device)."""

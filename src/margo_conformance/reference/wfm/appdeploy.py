@@ -321,6 +321,8 @@ def refusing_failures(check: SignatureCheck, faults: FaultSet) -> list[str]:
         verdict = artifact.verdict
         where = "package manifest" if artifact.role == "package" else f"{artifact.role} {verdict.reference}"
         lines += [f"{where}: {failure}" for failure in verdict.enforced if not _overlooked(failure, faults)]
+        if verdict.accepted and verdict.algorithm == "ES256" and faults.active("rejects-es256"):
+            lines.append(f"{where}: ES256 signature refused")  # SIGN-113 broken: SUP-03 requires ES256
     return lines
 
 

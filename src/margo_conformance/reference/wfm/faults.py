@@ -314,6 +314,12 @@ FAULTS: dict[str, Fault] = catalogue(
         "manifest that fails verification (e.g. unsigned) is deployed",
         "signing",
     ),
+    Fault(
+        "rejects-es256",
+        "SIGN-113",
+        "a verified ES256 signature is refused (SUP-03 requires ES256)",
+        "signing",
+    ),
 )
 
 TLS_FAULTS = frozenset(name for name, fault in FAULTS.items() if fault.area == "tls")

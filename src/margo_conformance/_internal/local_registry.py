@@ -26,6 +26,7 @@ from types import TracebackType
 import requests
 
 from ..errors import EnvironmentProblem, UsageError
+from .processes import tied_to_parent
 
 DEFAULT_BINARY = "docker-registry"
 _CONFIG = """\
@@ -141,7 +142,7 @@ class LocalRegistry:
         log_path = self._tmp / "registry.log"
         with log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [binary, "serve", str(config)],
+                tied_to_parent([binary, "serve", str(config)]),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from .._internal.processes import interrupt_on_sigterm
 from ..errors import MargoError
 from . import package_cmd, pki_cmd, reference_cmd, requirements_cmd, run_cmd, selftest_cmd
 
@@ -28,6 +29,7 @@ EXIT_USAGE_OR_IO = 2
 
 def main() -> None:
     """Entry point: environment and input problems become one clear line and exit code 2."""
+    interrupt_on_sigterm()  # a terminated run cleans up like an interrupted one
     try:
         app()
     except MargoError as exc:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import string
 import subprocess
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from .._internal.processes import tied_to_parent
 from ..errors import Blocked, UsageError
 
 STOP_GRACE_S = 10.0  # SIGTERM, then SIGKILL
@@ -91,12 +93,14 @@ class ProcessLauncher:
 
     def start(self, facts: LaunchFacts) -> None:
         argv = list(self.argv(facts))
+        if not argv or shutil.which(argv[0]) is None:
+            raise Blocked(f"the device could not be started: no program {argv[0] if argv else ''!r}")
         facts.state_dir.mkdir(parents=True, exist_ok=True)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
             try:
                 self._process = subprocess.Popen(  # noqa: S603 - the operator's own command
-                    argv,
+                    tied_to_parent(argv),
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from pytest_bdd.scenario import scenario_wrapper_template_registry  # maps a test function to its scenario
 
+from .._internal.processes import interrupt_on_sigterm
 from ..config import Sut, load_sut
 from ..errors import Blocked, EnvironmentProblem, InputError, MargoError
 from ..paths import suite_root
@@ -74,6 +75,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    interrupt_on_sigterm()  # SIGTERM (from the runner, CI) still runs every scenario's clean-up
     sut_path = config.getoption("--margo-sut")
     sut = load_sut(Path(sut_path) if sut_path else None)
     config.stash[SUT_KEY] = sut

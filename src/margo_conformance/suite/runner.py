@@ -15,10 +15,13 @@ from pathlib import Path
 
 import yaml
 
+from .._internal.processes import tied_to_parent
 from ..errors import EnvironmentProblem
 from ..paths import suite_root
 
 PYTEST_USAGE_ERRORS = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no scenario selected"}
+
+STOP_GRACE_S = 60.0  # for the run's own clean-up after SIGTERM
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ def _run_logged(command: list[str], log: Path, *, echo: bool, timeout_s: float, 
     with (
         log.open("w", encoding="utf-8") as sink,
         subprocess.Popen(
-            command,
+            tied_to_parent(command),
             cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -113,17 +116,30 @@ def _run_logged(command: list[str], log: Path, *, echo: bool, timeout_s: float, 
         ) as process,
     ):
         assert process.stdout is not None
-        for line in process.stdout:
-            sink.write(line)
-            if echo:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-            if time.monotonic() > deadline:
-                process.kill()
-                raise EnvironmentProblem(
-                    f"the scenario run exceeded {timeout_s:.0f} s and was stopped; see {log}"
-                )
-        return process.wait()
+        try:
+            for line in process.stdout:
+                sink.write(line)
+                if echo:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+                if time.monotonic() > deadline:
+                    raise EnvironmentProblem(
+                        f"the scenario run exceeded {timeout_s:.0f} s and was stopped; see {log}"
+                    )
+            return process.wait()
+        except BaseException:  # a timeout, Ctrl-C or SIGTERM: the run stops, and cleans up after itself
+            _stop(process)
+            raise
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    """SIGTERM first, so that pytest runs its teardown (containers, devices, registries), then SIGKILL."""
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _reason(log: Path) -> str:

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._internal.processes import tied_to_parent
 from ..config import WfmSubjectConfig
 from ..errors import EnvironmentProblem, UsageError
 from ..pki import Flaw, Pki, SpiffeId, Svid, SvidError
@@ -69,7 +70,7 @@ class ReferenceWfmProcess:
                 command += [option, self.endpoints[key].split("://", 1)[1]]
         log = (self._state / "wfm.log").open("ab")
         self._process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            tied_to_parent(command), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
         log.close()
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -53,12 +53,17 @@ _SETUP_HINT = "run scripts/setup (it installs docker.io and busybox-static and s
 # -- Docker client ------------------------------------------------------------------------------------
 
 
-def docker_client(*, timeout: float = API_TIMEOUT) -> Any:
-    """A Docker SDK client for ``DOCKER_HOST`` (default: the local socket) that has answered a ping.
+def docker_client(*, timeout: float = API_TIMEOUT, base_url: str | None = None) -> Any:
+    """A Docker SDK client for ``base_url``, else ``DOCKER_HOST`` (default: the local socket), that has
+    answered a ping.
 
     Raises ``EnvironmentProblem`` naming what to do when the daemon is not there."""
     try:
-        client = docker.from_env(timeout=timeout)
+        client = (
+            docker.DockerClient(base_url=base_url, timeout=timeout)
+            if base_url
+            else docker.from_env(timeout=timeout)
+        )
     except docker.errors.DockerException as exc:
         raise EnvironmentProblem(f"the Docker daemon does not answer ({exc}); {_SETUP_HINT}") from exc
     try:

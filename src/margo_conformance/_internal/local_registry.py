@@ -66,7 +66,8 @@ def find_registry_binary(binary: str | None = None) -> str:
     return found
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for listeners and published ports)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -123,7 +124,7 @@ class LocalRegistry:
             # A port picked by bind(0) can be taken before the registry binds it: retry a few times.
             last = ""
             for _ in range(3):
-                self._port = _free_port()
+                self._port = free_port()
                 last = self._launch(binary)
                 if not last:
                     return

@@ -12,21 +12,13 @@ from ..schemas import SchemaSet
 from .observer import Workload
 
 HOST_NAMESPACE = "host"
-_SCHEMAS: SchemaSet | None = None
-
-
-def _schemas() -> SchemaSet:
-    global _SCHEMAS
-    if _SCHEMAS is None:
-        _SCHEMAS = SchemaSet.load()
-    return _SCHEMAS
 
 
 def schema_problems(document: Any, document_type: str) -> list[str]:
     """MUST-level schema violations of a document the device sent (rc.3 OpenAPI, our own schemas)."""
     return [
         f"{f.location or '$'}: {f.message}"
-        for f in _schemas().validate(document, document_type)
+        for f in SchemaSet.load().validate(document, document_type)  # loaded once (cached)
         if f.level is Level.MUST
     ]
 

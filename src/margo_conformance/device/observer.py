@@ -11,7 +11,6 @@ deploymentId. A device that does neither can only be checked through its status 
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,14 +43,7 @@ class DockerObserver:
 
     @contextlib.contextmanager
     def _docker(self) -> Iterator[Any]:
-        previous = os.environ.get("DOCKER_HOST")
-        if self.docker_host:
-            os.environ["DOCKER_HOST"] = self.docker_host
-        try:
-            client = docker_client()
-        finally:
-            if self.docker_host:
-                _restore("DOCKER_HOST", previous)
+        client = docker_client(base_url=self.docker_host)
         try:
             yield client
         finally:
@@ -169,10 +161,3 @@ def _workload(container: Any) -> Workload:
 
 def _env(items: Any) -> dict[str, str]:
     return dict(str(item).partition("=")[::2] for item in items or [])
-
-
-def _restore(name: str, value: str | None) -> None:
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value

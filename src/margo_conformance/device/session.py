@@ -13,7 +13,6 @@ import contextlib
 import functools
 import itertools
 import logging
-import socket
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 import yaml
 
 from .._internal.images import build_test_images
+from .._internal.local_registry import free_port as free_port
 from ..config import DeviceSubjectConfig
 from ..errors import Blocked
 from ..reference.wfm.admin_client import AdminError
@@ -444,9 +444,3 @@ def _snapshot(workloads: list[Workload]) -> list[tuple[str, str, tuple[tuple[str
         )
         for w in workloads
     ]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

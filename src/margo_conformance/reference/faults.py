@@ -1,7 +1,11 @@
 """The fault machinery both reference implementations share (DESIGN.md §3: faults as data).
 
-A fault is ONE named violation of ONE requirement. Each reference implementation keeps its own
-catalogue (``reference/wfm/faults.py``, ``reference/device/faults.py``) and asks ``faults.active(name)``
+A fault is ONE named violation of ONE requirement (a *mutant* when the self-test switches it on). A
+*variant* is its dual: ONE named behaviour the spec allows but the reference does not choose, citing the
+passage that allows it (``allowed_by``); the self-test runs every scenario against every variant and
+each must pass. Both live in the same catalogue and are switched on the same way.
+
+Each reference implementation keeps its own catalogue (``reference/wfm/faults.py``, ``reference/device/faults.py``) and asks ``faults.active(name)``
 at the one place where the faulty behaviour differs from the correct one.
 """
 
@@ -22,6 +26,19 @@ class Fault:
     requirement: str
     summary: str
     area: str  # where it acts, so a test or the self-test can probe just that area
+    kind: str = "mutant"  # "mutant" (breaks ``requirement``) or "variant" (allowed by ``allowed_by``)
+    allowed_by: str = ""  # for a variant: the spec passage or erratum that allows the behaviour
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("mutant", "variant"):
+            raise ValueError(f"fault {self.name}: kind must be mutant or variant, not {self.kind!r}")
+        if (self.kind == "variant") != bool(self.allowed_by):
+            raise ValueError(f"fault {self.name}: a variant, and only a variant, cites allowed_by")
+
+
+def variant(name: str, requirement: str, summary: str, area: str, *, allowed_by: str) -> Fault:
+    """A behaviour the spec allows (``requirement`` is the rule whose latitude it uses)."""
+    return Fault(name, requirement, summary, area, kind="variant", allowed_by=allowed_by)
 
 
 def catalogue(*faults: Fault) -> dict[str, Fault]:

@@ -4,7 +4,9 @@ Expected results are data (the fault catalogue's kill lists). A run passes when
 1. every scenario passes against the reference subjects;
 2. every refusal scenario fails when its fault is switched off (so no refusal can pass vacuously);
 3. each mutant makes exactly the scenarios on its kill list fail, and every other scenario it can
-   see still passes.
+   see still passes;
+4. each variant (a behaviour the spec allows, DESIGN.md §3) passes every scenario of the persona: any
+   other verdict than pass or not-applicable is a false failure of the suite.
 Each run is its own pytest process; mutants run two at a time.
 """
 
@@ -36,6 +38,7 @@ class KillRow:
     failed: set[str]
     unexpected: dict[str, str] = field(default_factory=dict)  # scenario -> verdict, beyond the kill list
     run: str = ""
+    kind: str = "mutant"  # mutant | variant | reference
 
     @property
     def ok(self) -> bool:
@@ -44,6 +47,7 @@ class KillRow:
     def as_dict(self) -> dict[str, Any]:
         return {
             "subject": self.subject,
+            "kind": self.kind,
             "requirement": self.requirement,
             "ok": self.ok,
             "expected_to_fail": sorted(self.expected),
@@ -60,6 +64,18 @@ def _word(ok: bool) -> str:
 def _verdicts(outcome: RunOutcome) -> dict[str, str]:
     data = yaml.safe_load(outcome.results.read_text(encoding="utf-8"))
     return {s["scenario"]: s["verdict"] for s in data["scenarios"]}
+
+
+PASSING = {Verdict.PASS.value, Verdict.NOT_APPLICABLE.value}
+
+
+def _variant_row(subject: str, requirement: str, outcome: RunOutcome) -> KillRow:
+    """A variant must pass every scenario it runs: anything else is a false failure of the suite."""
+    verdicts = _verdicts(outcome)
+    unexpected = {name: v for name, v in verdicts.items() if v not in PASSING}
+    if not verdicts:
+        unexpected = {"(no scenario ran)": f"pytest exit {outcome.pytest_exit}"}
+    return KillRow(subject, requirement, set(), set(), unexpected, str(outcome.reports), kind="variant")
 
 
 def _row(subject: str, requirement: str, expected: set[str], outcome: RunOutcome) -> KillRow:
@@ -82,6 +98,7 @@ class Mutant:
     kills: frozenset[str]  # scenario names expected to fail; ALL = every scenario the run selects
     args: tuple[str, ...]
     features: tuple[str, ...] = ()  # the feature files (stems) the mutant runs against
+    kind: str = "mutant"  # a "variant" runs against every scenario and must pass them all
 
 
 ALL = "*"
@@ -117,6 +134,11 @@ def _subject_mutants(persona: str, option: str) -> list[Mutant]:
     mutants = []
     for entry in entries:
         args = [option, entry["name"]]
+        if entry.get("kind") == "variant":  # every scenario of the persona, none may fail
+            mutants.append(
+                Mutant(entry["name"], entry["requirement"], frozenset(), tuple(args), kind="variant")
+            )
+            continue
         for feature in entry.get("features") or []:
             args += ["--margo-feature", feature]
         for scenario in entry.get("scenarios") or []:  # narrower than features, for slow subjects
@@ -149,7 +171,7 @@ def mutants_for(persona: str, profile: str | None = None) -> list[Mutant]:
     if profile is None:
         return MUTANTS[persona]()
     features = set(profile_features(profile).get(persona, ()))
-    return [m for m in MUTANTS[persona]() if set(m.features) & features]
+    return [m for m in MUTANTS[persona]() if m.kind == "variant" or set(m.features) & features]
 
 
 def selftest(
@@ -181,7 +203,8 @@ def selftest(
             echo=False,
         )
 
-    rows = [_row("reference", "-", set(), run("reference", *only))]
+    rows = [_variant_row("reference", "-", run("reference", *only))]
+    rows[0].kind = "reference"
     progress(f"selftest: {persona} reference {_word(rows[0].ok)}")
     if persona == "package":
         negatives = run("faults-off", "-m", "negative", *only, faults_off=True)
@@ -190,13 +213,19 @@ def selftest(
     mutants = mutants_for(persona, profile)
 
     def kill(mutant: Mutant) -> KillRow:
+        if mutant.kind == "variant":
+            return _variant_row(
+                mutant.name, mutant.requirement, run(f"variant-{mutant.name}", *mutant.args, *only)
+            )
         outcome = run(f"mutant-{mutant.name}", *mutant.args)
         expected = set(_verdicts(outcome)) if ALL in mutant.kills else set(mutant.kills)
         return _row(mutant.name, mutant.requirement, expected, outcome)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for index, row in enumerate(pool.map(kill, mutants), start=1):
-            progress(f"selftest: {persona} [{index}/{len(mutants)}] {row.subject}: {_word(row.ok)}")
+            progress(
+                f"selftest: {persona} [{index}/{len(mutants)}] {row.kind} {row.subject}: {_word(row.ok)}"
+            )
             rows.append(row)
     (runs / "kill-matrix.yaml").write_text(
         yaml.safe_dump(

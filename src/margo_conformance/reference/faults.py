@@ -5,8 +5,9 @@ A fault is ONE named violation of ONE requirement (a *mutant* when the self-test
 passage that allows it (``allowed_by``); the self-test runs every scenario against every variant and
 each must pass. Both live in the same catalogue and are switched on the same way.
 
-Each reference implementation keeps its own catalogue (``reference/wfm/faults.py``, ``reference/device/faults.py``) and asks ``faults.active(name)``
-at the one place where the faulty behaviour differs from the correct one.
+Each reference implementation keeps its own catalogue (``reference/wfm/faults.py``,
+``reference/device/faults.py``) and asks ``faults.active(name)`` at the one place where the
+faulty behaviour differs from the correct one.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import UsageError
 from ..paths import suite_root
@@ -30,10 +31,19 @@ def selftest(
         Path | None, typer.Option(help="Where the self-test's runs are written (default: ./reports)")
     ] = None,
     workers: Annotated[int, typer.Option(min=1, max=8, help="Mutant runs in parallel")] = 2,
+    variants: Annotated[
+        str,
+        typer.Option(
+            help="each: one run per variant (which variant broke a scenario); together: one run with every "
+            "variant switched on (faster)"
+        ),
+    ] = "each",
 ) -> None:
     """Run the kill matrix; exit 0 when every mutant is killed by exactly its expected scenarios."""
     if persona is not None and persona not in SUPPORTED:
         raise UsageError(f"--persona {persona!r}: the self-test covers {', '.join(SUPPORTED)} so far")
+    if variants not in ("each", "together"):
+        raise UsageError(f"--variants {variants!r}: expected each or together")
     if profile is not None and profile not in PROFILES:
         raise UsageError(f"--profile {profile!r}: expected one of {', '.join(PROFILES)}")
     personas = [persona] if persona else (list(SUPPORTED) if profile else ["package"])
@@ -45,6 +55,7 @@ def selftest(
             workers=workers,
             progress=typer.echo,
             profile=profile,
+            variants=variants,
         )
         render(found, f"{name} persona" + (f", {profile} profile" if profile else ""), Console())
         rows += found
@@ -55,15 +66,17 @@ def selftest(
 
 def render(rows: list[KillRow], persona: str, console: Console) -> None:
     table = Table(title=f"Kill matrix ({persona})")
-    for column in ("Subject", "Requirement", "Scenarios killed", "Result"):
+    for column in ("Subject", "Kind", "Requirement", "Scenarios killed", "Result"):
         table.add_column(column, overflow="fold")
     for row in rows:
         result = (
             "[green]as expected[/]"
             if row.ok
-            else "[red]" + "; ".join(f"{n}: {v}" for n, v in row.unexpected.items()) + "[/]"
+            else Text("; ".join(f"{n}: {v}" for n, v in row.unexpected.items()), style="red")
         )
-        table.add_row(row.subject, row.requirement, f"{len(row.failed)}/{len(row.expected)}", result)
+        table.add_row(
+            row.subject, row.kind, row.requirement, f"{len(row.failed)}/{len(row.expected)}", result
+        )
     console.print(table)
     bad = [r for r in rows if not r.ok]
     console.print(

@@ -157,6 +157,21 @@ MUTANTS: dict[str, Callable[[], list[Mutant]]] = {
 }
 
 
+def _variants_together(mutants: list[Mutant]) -> list[Mutant]:
+    """The mutants, then one subject with every variant switched on at once (if there are any)."""
+    found = [m for m in mutants if m.kind == "variant"]
+    if not found:
+        return mutants
+    together = Mutant(
+        "+".join(m.name for m in found),
+        ", ".join(sorted({m.requirement for m in found})),
+        frozenset(),
+        tuple(arg for m in found for arg in m.args),
+        kind="variant",
+    )
+    return [m for m in mutants if m.kind != "variant"] + [together]
+
+
 def profile_features(profile: str) -> dict[str, tuple[str, ...]]:
     """Persona -> the feature files (stems) that carry ``@profile:<profile>``."""
     found: dict[str, list[str]] = {}
@@ -181,8 +196,14 @@ def selftest(
     workers: int = 2,
     progress: Callable[[str], None] = print,
     profile: str | None = None,
+    variants: str = "each",
 ) -> list[KillRow]:
-    """Reference run, (for packages) the faults-off run, then every mutant; writes kill-matrix.yaml.
+    """Reference run, (for packages) the faults-off run, then every mutant and variant; writes
+    kill-matrix.yaml.
+
+    ``variants="together"`` runs the persona's variants as ONE subject with all of them switched on (they
+    are written to be compatible): one full run instead of one per variant, for slow personas in CI; a
+    failure there names the scenarios, and ``"each"`` then tells which variant caused it.
 
     With ``profile``, only the persona's features of that profile run, against the mutants that run
     on them (none of the persona's features carries it: no rows)."""
@@ -211,6 +232,8 @@ def selftest(
         rows.append(_row("faults switched off", "-", set(_verdicts(negatives)), negatives))
         progress(f"selftest: faults switched off {_word(rows[-1].ok)}")
     mutants = mutants_for(persona, profile)
+    if variants == "together":
+        mutants = _variants_together(mutants)
 
     def kill(mutant: Mutant) -> KillRow:
         if mutant.kind == "variant":

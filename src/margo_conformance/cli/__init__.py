@@ -27,6 +27,29 @@ app.command("selftest")(selftest_cmd.selftest)
 EXIT_USAGE_OR_IO = 2
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        from .. import DEFAULT_PIN
+
+        typer.echo(f"margo-conformance {version('margo-conformance')} (pin {DEFAULT_PIN})")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
+        help="Print the suite's version and pin, then exit",
+    ),
+) -> None:
+    """Conformance test suite for Margo 1.0.0-rc.3 (packages, WFMs, devices)."""
+
+
 def main() -> None:
     """Entry point: environment and input problems become one clear line and exit code 2."""
     interrupt_on_sigterm()  # a terminated run cleans up like an interrupted one

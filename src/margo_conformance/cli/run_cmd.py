@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -9,8 +10,26 @@ import typer
 
 from ..config import Sut
 from ..errors import UsageError
+from ..paths import suite_root
 from ..registry import PERSONAS
 from ..suite.runner import run_suite
+
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def personas_with_scenarios() -> list[str]:
+    """The personas that have at least one feature file (a persona without any would select nothing)."""
+    features = suite_root() / "features"
+    return [p for p in PERSONAS if any((features / p).glob("*.feature"))]
+
+
+def check_run_id(run_id: str | None) -> None:
+    """A run id names a folder under the reports directory: a name, never a path."""
+    if run_id is not None and not RUN_ID.fullmatch(run_id):
+        raise UsageError(
+            f"--run-id {run_id!r}: a name of letters, digits, '.', '_' or '-' (at most 128, not starting "
+            "with '.' or '-'); use --reports-dir to choose where it is written"
+        )
 
 
 def run(
@@ -32,6 +51,11 @@ def run(
     """
     if persona is not None and persona not in PERSONAS:
         raise UsageError(f"--persona {persona!r}: expected one of {', '.join(PERSONAS)}")
+    if persona is not None and persona not in (having := personas_with_scenarios()):
+        raise UsageError(
+            f"--persona {persona!r} has no scenarios yet; personas with scenarios: {', '.join(having)}"
+        )
+    check_run_id(run_id)
     if sut is not None and not sut.is_file():
         raise UsageError(f"--sut {sut}: no such file")
     if sut is not None:

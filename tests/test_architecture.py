@@ -62,6 +62,14 @@ class Module:
                 yield Import(stem, node.lineno)
                 for alias in node.names:  # ``from .. import reference`` names a module too
                     yield Import(f"{stem}.{alias.name}", node.lineno)
+            elif (  # importlib.import_module("margo_conformance.…") / __import__("…")
+                isinstance(node, ast.Call)
+                and ast.unparse(node.func) in {"importlib.import_module", "import_module", "__import__"}
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
+                yield Import(node.args[0].value, node.lineno)
 
 
 def _load(path: Path, base: Path) -> Module:
@@ -174,6 +182,7 @@ def test_the_instrument_contract_stands_alone() -> None:
         ("import margo_conformance.reference.device.faults\n", True),
         ("from ..instrument import AdminClient\n", False),
         ("from ..referencex import thing\n", False),
+        ("importlib.import_module('margo_conformance.reference.wfm')\n", True),
     ],
 )
 def test_relative_imports_of_the_reference_are_seen(source: str, expected: bool) -> None:

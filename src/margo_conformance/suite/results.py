@@ -81,9 +81,9 @@ class RunResults:
         return {p: Verdict.worst(v).value for p, v in sorted(profiles.items())}
 
     def not_eligible(self) -> list[str]:
-        """Why the run cannot support a certification ("" reasons: it can). A MUST scenario of a declared
-        profile that was blocked, skipped or inconclusive leaves its requirement undecided; a skip the
-        operator chose, or a run where nothing was decided, does too."""
+        """Why the run cannot support a certification (an empty list: it can). A MUST scenario of a
+        declared profile that was blocked, skipped or inconclusive leaves its requirement undecided; a skip
+        the operator chose, or a run where nothing was decided, does too."""
         undecided = (Verdict.BLOCKED, Verdict.SKIPPED, Verdict.INCONCLUSIVE)
         reasons = [
             f"{s.name}: {s.verdict.value} (MUST, profile {s.profile})"

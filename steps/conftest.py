@@ -13,6 +13,7 @@ from margo_conformance.config import Sut
 from margo_conformance.device.session import DeviceRun, start_device_run
 from margo_conformance.errors import Blocked
 from margo_conformance.paths import suite_root
+from margo_conformance.suite.instrument import start_reference_wfm
 from margo_conformance.suite.plugin import SUT_KEY
 from margo_conformance.wfm.conversation import Conversation
 from margo_conformance.wfm.subject import WfmSubject
@@ -83,6 +84,7 @@ def device_run(
         tmp_path_factory.mktemp("device"),
         registry_host=local_registry().host,
         packages=fixtures_dir / "packages",
+        start_wfm=start_reference_wfm,  # DESIGN §3: the instrument WFM is the reference WFM, wired in here
         faults=tuple(request.config.getoption("--margo-device-fault")),
     ) as run:
         yield run

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..instrument import AdminClient, StartedWfm, StartWfm
 from ..pki import Pki, SvidFiles
 from ..pki.policy import uri_sans
-from ..reference.wfm import BackgroundWfm, Endpoints, WfmConfig
-from ..reference.wfm.admin_client import AdminClient
 
 TRUST_DOMAIN = "conformance.margo.example"
 WFM_ID = "instrument-wfm"
@@ -79,16 +78,13 @@ class Record:
 
 
 class InstrumentWfm:
-    """A reference WFM with its own trust domain, started for one run of device scenarios."""
+    """A WFM with its own trust domain, started for one run of device scenarios (``start``: the driver
+    passes the reference WFM in; the checker never imports it)."""
 
-    def __init__(self, workdir: Path, *, host: str = "127.0.0.1") -> None:
+    def __init__(self, workdir: Path, start: StartWfm, *, host: str = "127.0.0.1") -> None:
         self.workdir = workdir
         self.pki = Pki.init(workdir / "pki", trust_domain=TRUST_DOMAIN, wfm_id=WFM_ID)
-        self._server = BackgroundWfm(
-            WfmConfig(pki_dir=self.pki.directory, state_dir=workdir / "wfm", listen=(host, 0))
-        )
-        self.endpoints: Endpoints = self._server.start()
-        assert self.endpoints.admin_url is not None  # admin_listen is on by default
+        self.endpoints: StartedWfm = start(self.pki.directory, workdir / "wfm", host=host)
         self.admin = AdminClient(self.endpoints.admin_url)
 
     @property
@@ -96,7 +92,7 @@ class InstrumentWfm:
         return self.endpoints.url
 
     def close(self) -> None:
-        self._server.stop()
+        self.endpoints.stop()
 
     # -- identities --------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from .._internal.images import build_test_images
 from .._internal.local_registry import free_port as free_port
 from ..config import DeviceSubjectConfig
 from ..errors import Blocked
-from ..reference.wfm.admin_client import AdminError
+from ..instrument import AdminError, StartWfm
 from . import checks
 from .apps import AppRequest, PublishedApp, publish_app
 from .instrument import AwaitTimeout, DeviceIdentity, InstrumentWfm, Record
@@ -81,15 +81,17 @@ def start_device_run(
     *,
     registry_host: str,
     packages: Path,
+    start_wfm: StartWfm,
     faults: tuple[str, ...] = (),
 ) -> Iterator[DeviceRun]:
-    """Build the test images and start the instrument WFM (each scenario removes what it made)."""
+    """Build the test images and start the instrument WFM with ``start_wfm`` (the driver's wiring);
+    each scenario removes what it made."""
     observer = make_observer(config.observer)
     if isinstance(observer, DockerObserver) and (
         config.reference or config.launcher.get("type") == "command"
     ):
         build_test_images()  # the device pulls nothing: its workloads' images must be on its engine
-    instrument = InstrumentWfm(workdir / "instrument", host=config.wfm_host)
+    instrument = InstrumentWfm(workdir / "instrument", start_wfm, host=config.wfm_host)
     try:
         yield DeviceRun(config, workdir, instrument, registry_host, observer, packages, faults)
     finally:

@@ -300,9 +300,7 @@ def _verify_raw(algorithm: _Algorithm, key: Any, signature: bytes, data: bytes) 
             r = int.from_bytes(signature[:width], "big")
             s = int.from_bytes(signature[width:], "big")
             key.verify(encode_dss_signature(r, s), data, ec.ECDSA(algorithm.hash()))
-        elif algorithm.family == "pkcs1":  # RS256: reached only with allow_forbidden (a mutant)
-            key.verify(signature, data, padding.PKCS1v15(), algorithm.hash())
-        else:
+        else:  # PSS: RS256 (PKCS#1 v1.5) is refused before a signature is checked
             pss = padding.PSS(mgf=padding.MGF1(algorithm.hash()), salt_length=algorithm.hash().digest_size)
             key.verify(signature, data, pss, algorithm.hash())
     except InvalidSignature:
@@ -379,13 +377,13 @@ def sign_envelope(
 # -- verification ---------------------------------------------------------------------------------------
 
 
-def verify_envelope(data: bytes, *, allow_forbidden: bool = False) -> VerifiedEnvelope:
+def verify_envelope(data: bytes) -> VerifiedEnvelope:
     """Parse (bounded) and verify the envelope's signature with its own leaf certificate.
 
     Checks, in order: size; JSON shape; protected header (alg accepted, cty, signing scheme,
     signing time, crit complete and understood); x5c (count, size, DER); alg fits the leaf's key;
-    signature; payload shape. Raises ``EnvelopeError`` with the first problem. ``allow_forbidden``
-    lets RS256 verify: only a reference-device mutant asks for it (``accepts-rs256``).
+    signature; payload shape. Raises ``EnvelopeError`` with the first problem; RS256 is always
+    refused (a reference device that accepts it decides so around the verdict, never here).
     """
     if len(data) > MAX_ENVELOPE_BYTES:
         raise EnvelopeError(f"envelope of {len(data)} bytes exceeds the limit of {MAX_ENVELOPE_BYTES}")
@@ -404,7 +402,7 @@ def verify_envelope(data: bytes, *, allow_forbidden: bool = False) -> VerifiedEn
     alg = protected.get("alg")
     if not isinstance(alg, str):
         raise EnvelopeError("the protected header has no alg")
-    if alg in FORBIDDEN_ALGORITHMS and not allow_forbidden:
+    if alg in FORBIDDEN_ALGORITHMS:
         raise EnvelopeError(f"alg {alg} is refused: SUP-03 forbids RS256 (use ES256 or PS256)", rule=_ALG)
     if alg not in ACCEPTED_ALGORITHMS and alg not in FORBIDDEN_ALGORITHMS:
         raise EnvelopeError(

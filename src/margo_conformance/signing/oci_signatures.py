@@ -88,20 +88,6 @@ class SignedArtifact:
 
 
 @dataclass(frozen=True)
-class Leniency:
-    """Deliberate holes in verification, one per reference-device mutant (``accepts-…`` faults,
-    DESIGN.md §3): each switches off one check at the one place it is made. All off by default."""
-
-    any_root: bool = False  # the chain need not lead to the trust store (any self-signed root will do)
-    expired_signer: bool = False  # certificates are judged at the claimed signing time, not now
-    forbidden_algorithms: bool = False  # RS256 envelopes verify
-    any_target: bool = False  # the signed descriptor is not compared with the artifact's manifest
-
-
-STRICT = Leniency()
-
-
-@dataclass(frozen=True)
 class ReferrerListing:
     signatures: tuple[Descriptor, ...]
     source: str  # "referrers-api" | "tag-schema"
@@ -343,12 +329,12 @@ def verify_artifact(
     *,
     now: datetime.datetime | None = None,
     unmatched: str = "skip",
-    leniency: Leniency = STRICT,
 ) -> SignatureVerdict:
     """Verify the Notary signatures of the artifact ``reference`` under the applicable trust policy.
 
     ``unmatched`` decides when no policy applies (or ``policy`` is None): ``"skip"`` (SUP-03: no
-    trust policy, no verification) or ``"fail"`` (Notary Project). ``leniency`` is for mutants only.
+    trust policy, no verification) or ``"fail"`` (Notary Project). There is one verification here, with no
+    switches: a reference device that is meant to be lenient decides around the verdict (DESIGN §3).
     """
     ref = OciReference.parse(reference) if isinstance(reference, str) else reference
     moment = now or datetime.datetime.now(datetime.UTC)
@@ -387,7 +373,7 @@ def verify_artifact(
     accepted: SignatureVerdict | None = None  # the first that verified; one in SUP-03's profile wins
     for candidate in candidates:
         examined = _check_signature(
-            client, ref.repository, candidate, subject, statement, anchors, moment, stores, leniency
+            client, ref.repository, candidate, subject, statement, anchors, moment, stores
         )
         if examined is None:
             notes.append(f"referrer {candidate.digest} is listed but the registry does not have it")
@@ -444,7 +430,6 @@ def _check_signature(
     anchors: Sequence[x509.Certificate],
     now: datetime.datetime,
     stores: str,
-    leniency: Leniency = STRICT,
 ) -> tuple[list[Failure], str | None] | None:
     """Every failure of one signature referrer and its alg; None when the registry does not have it."""
     integrity = Check.INTEGRITY
@@ -479,12 +464,12 @@ def _check_signature(
     except (InputError, DigestMismatch) as exc:
         return [Failure(integrity, f"signature envelope unusable: {exc}")], None
     try:
-        verified = verify_envelope(envelope, allow_forbidden=leniency.forbidden_algorithms)
+        verified = verify_envelope(envelope)
     except EnvelopeError as exc:
         return [Failure(integrity, str(exc), exc.rule)], None
     target = verified.target
     signed = (target.digest, target.size, target.media_type)
-    if signed != (subject.digest, subject.size, subject.media_type) and not leniency.any_target:
+    if signed != (subject.digest, subject.size, subject.media_type):
         return [
             Failure(
                 integrity,
@@ -493,10 +478,7 @@ def _check_signature(
                 Rule.BINDING,
             )
         ], verified.algorithm
-    if leniency.any_root:
-        anchors = (*anchors, verified.chain[-1])
-    when = verified.signing_time if leniency.expired_signer else now  # the claim, not a timestamp
-    return _trust_failures(verified, statement, anchors, when, stores), verified.algorithm
+    return _trust_failures(verified, statement, anchors, now, stores), verified.algorithm
 
 
 def _manifest_problem(manifest: dict[str, Any], subject: Descriptor) -> Failure | None:

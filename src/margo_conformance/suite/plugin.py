@@ -4,8 +4,9 @@
   ID or a scenario missing a family stops collection with a clear message.
 - Scenarios of other personas are deselected; scenarios of profiles the SUT does not declare are
   not-applicable.
-- Each report is classified into a verdict (pass, fail, blocked, inconclusive …) and results.yaml
-  is written at the end of the session.
+- Each report is classified into a verdict (pass, fail, blocked, inconclusive …); the verdict travels
+  as data on the item (never as a prefix of a skip reason), and results.yaml, junit.xml and the console
+  summary are all rendered from one results dict at the end of the session.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from ..paths import suite_root
 from ..registry import Registry
 from ..verdicts import Verdict
 from .catalogue import TAG_FAMILIES
-from .results import RunResults, ScenarioResult
+from .results import RunResults, ScenarioResult, summary_line, write_junit, write_results
 
 SUT_KEY = pytest.StashKey[Sut]()
 RESULTS_KEY = pytest.StashKey[RunResults]()
+RENDERED_KEY = pytest.StashKey[dict[str, Any]]()  # results.yaml's data, once the session has finished
+NOT_APPLICABLE_KEY = pytest.StashKey[str]()  # why a scenario does not apply (its profile is not declared)
 PRECONDITION_ERRORS = (Blocked, EnvironmentProblem, InputError)
 
 
@@ -37,6 +40,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--margo-sut", default=None, help="SUT file (default: the built-in reference subjects)")
     group.addoption("--margo-persona", default=None, help="Run only scenarios of this persona")
     group.addoption("--margo-results", default=None, help="Write results.yaml here")
+    group.addoption("--margo-junit", default=None, help="Write junit.xml here (rendered from the results)")
     group.addoption("--margo-run-id", default="local", help="Run id recorded in results.yaml")
     group.addoption(
         "--margo-faults-off",
@@ -123,9 +127,9 @@ def pytest_collection_modifyitems(
             continue
         profile = values["profile"][0]
         if profile not in sut.declares:
-            item.add_marker(
-                pytest.mark.skip(reason=f"not-applicable: profile {profile!r} is not declared by the SUT")
-            )
+            reason = f"profile {profile!r} is not declared by the SUT"
+            item.stash[NOT_APPLICABLE_KEY] = reason
+            item.add_marker(pytest.mark.skip(reason=f"not-applicable: {reason}"))
         selected.append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
@@ -137,23 +141,22 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    _record(item, _classify(item, call, report) if not report.passed else None)
     excinfo = call.excinfo
-    if excinfo is not None and isinstance(excinfo.value, PRECONDITION_ERRORS):
-        reason = excinfo.value.diagnostics() if isinstance(excinfo.value, MargoError) else str(excinfo.value)
+    if excinfo is not None and isinstance(excinfo.value, PRECONDITION_ERRORS):  # pytest shows it as a skip
         report.outcome = "skipped"
-        report.longrepr = (str(item.path), item.location[1] or 0, f"blocked: {reason}")
-    _record(item, call, report)
+        report.longrepr = (str(item.path), item.location[1] or 0, f"blocked: {_reason(excinfo.value)}")
     return report
 
 
-def _record(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
+def _record(item: pytest.Item, outcome: tuple[Verdict, str, bool] | None) -> None:
     """Fold the phases of one scenario into a single verdict, kept on the item until teardown."""
     state = item.stash.setdefault(
         _STATE_KEY, {"verdict": Verdict.PASS, "message": "", "suite_error": False, "start": time.monotonic()}
     )
-    if report.passed:
+    if outcome is None:
         return
-    verdict, message, suite_error = _classify(call, report)
+    verdict, message, suite_error = outcome
     if verdict.rank > state["verdict"].rank or state["verdict"] is Verdict.PASS:
         state.update(verdict=verdict, message=message, suite_error=suite_error)
 
@@ -161,15 +164,23 @@ def _record(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestR
 _STATE_KEY = pytest.StashKey[dict[str, Any]]()
 
 
-def _classify(call: pytest.CallInfo[None], report: pytest.TestReport) -> tuple[Verdict, str, bool]:
-    if report.skipped:
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        reason = reason.removeprefix("Skipped: ")
-        for verdict in (Verdict.NOT_APPLICABLE, Verdict.BLOCKED):
-            if reason.startswith(verdict.value + ":"):
-                return verdict, reason.split(":", 1)[1].strip(), False
-        return Verdict.SKIPPED, reason, False
+def _reason(error: BaseException) -> str:
+    return error.diagnostics() if isinstance(error, MargoError) else str(error)
+
+
+def _classify(
+    item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport
+) -> tuple[Verdict, str, bool]:
+    """The verdict of one phase that did not pass: from what was raised, or the item's own note."""
     error = call.excinfo.value if call.excinfo else None
+    if isinstance(error, PRECONDITION_ERRORS):
+        return Verdict.BLOCKED, _reason(error), False
+    if report.skipped:
+        not_applicable = item.stash.get(NOT_APPLICABLE_KEY, None)
+        if not_applicable is not None:
+            return Verdict.NOT_APPLICABLE, not_applicable, False
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        return Verdict.SKIPPED, reason.removeprefix("Skipped: "), False
     if isinstance(error, AssertionError) and report.when == "call":
         return Verdict.FAIL, _first_lines(str(error)), False
     return (
@@ -227,21 +238,26 @@ def _display_name(item: pytest.Item, name: str) -> str:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    target = session.config.getoption("--margo-results")
+    """Render the results once; results.yaml, junit.xml and the console summary all show this data."""
+    config = session.config
+    results = config.stash[RESULTS_KEY]
+    data = results.as_dict(Registry.load(results.pin), suite_root())
+    config.stash[RENDERED_KEY] = data
+    target, junit = config.getoption("--margo-results"), config.getoption("--margo-junit")
     if target:
-        results = session.config.stash[RESULTS_KEY]
-        results.write(Path(target), Registry.load(results.pin), suite_root())
+        write_results(data, Path(target))
+    if junit:
+        write_junit(data, Path(junit))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    results = config.stash[RESULTS_KEY]
-    if not results.scenarios:
+    data = config.stash.get(RENDERED_KEY, None)
+    if data is None or not data["scenarios"]:
         return
-    counts = ", ".join(f"{n} {v}" for v, n in results.counts().items() if n)
     terminalreporter.write_sep("=", "Margo conformance verdicts")
-    terminalreporter.write_line(
-        f"{counts}; {'conformant' if results.conformant else 'NOT conformant'} (MUST scenarios)"
-    )
-    target = config.getoption("--margo-results")
-    if target:
-        terminalreporter.write_line(f"results: {target}")
+    terminalreporter.write_line(summary_line(data))
+    for reason in data["summary"]["not_eligible_because"][:10]:
+        terminalreporter.write_line(f"  not eligible: {reason}")
+    for option, name in (("--margo-results", "results"), ("--margo-junit", "junit")):
+        if config.getoption(option):
+            terminalreporter.write_line(f"{name}: {config.getoption(option)}")

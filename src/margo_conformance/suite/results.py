@@ -1,8 +1,12 @@
-"""The results tree of one run; results.yaml is a rendering of it (junit/cucumber come from pytest)."""
+"""The results tree of one run. results.yaml, junit.xml and the console summary are renderings of the
+same data (``RunResults.as_dict``), so they agree on every verdict and every count; cucumber.json is
+pytest-bdd's own step-level record."""
 
 from __future__ import annotations
 
 import hashlib
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,6 +80,23 @@ class RunResults:
             profiles.setdefault(scenario.profile, []).append(scenario.verdict)
         return {p: Verdict.worst(v).value for p, v in sorted(profiles.items())}
 
+    def not_eligible(self) -> list[str]:
+        """Why the run cannot support a certification (an empty list: it can). A MUST scenario of a
+        declared profile that was blocked, skipped or inconclusive leaves its requirement undecided; a skip
+        the operator chose, or a run where nothing was decided, does too."""
+        undecided = (Verdict.BLOCKED, Verdict.SKIPPED, Verdict.INCONCLUSIVE)
+        reasons = [
+            f"{s.name}: {s.verdict.value} (MUST, profile {s.profile})"
+            for s in self.scenarios
+            if s.level == "must" and s.profile in self.declared_profiles and s.verdict in undecided
+        ]
+        reasons += [
+            f"{s.name}: skipped" for s in self.scenarios if s.verdict is Verdict.SKIPPED and s.level != "must"
+        ]
+        if not any(s.verdict in (Verdict.PASS, Verdict.FAIL) for s in self.scenarios):
+            reasons.append("no scenario decided anything (none passed or failed)")
+        return reasons
+
     @property
     def conformant(self) -> bool:
         """Every MUST scenario passed or did not apply, and something ran; SHOULD failures are warnings."""
@@ -89,6 +110,7 @@ class RunResults:
     def as_dict(self, registry: Registry, suite_root: Path) -> dict[str, Any]:
         requirements = self.requirement_verdicts()
         errata = sorted({e for rid in requirements if rid in registry for e in registry.get(rid).errata})
+        not_eligible = self.not_eligible()
         return {
             "run_id": self.run_id,
             "started": self.started.isoformat(timespec="seconds"),
@@ -102,7 +124,8 @@ class RunResults:
             "sut": self.sut,
             "summary": {
                 "conformant": self.conformant,
-                "eligible_for_certification": not any(s.verdict is Verdict.SKIPPED for s in self.scenarios),
+                "eligible_for_certification": not not_eligible,
+                "not_eligible_because": not_eligible,
                 "suite_errors": sum(1 for s in self.scenarios if s.suite_error),
                 "counts": self.counts(),
             },
@@ -115,11 +138,75 @@ class RunResults:
             "scenarios": [s.as_dict() for s in self.scenarios],
         }
 
-    def write(self, path: Path, registry: Registry, suite_root: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            yaml.safe_dump(self.as_dict(registry, suite_root), sort_keys=False, width=110), encoding="utf-8"
+
+def write_results(data: Mapping[str, Any], path: Path) -> None:
+    """results.yaml from a ``RunResults.as_dict`` (the same data junit.xml and the console render)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(dict(data), sort_keys=False, width=110), encoding="utf-8")
+
+
+# -- junit.xml ----------------------------------------------------------------------------------------
+
+# How each verdict reads in JUnit: a CI dashboard must show a run that decided nothing as broken, so a
+# blocked or inconclusive scenario is an <error> (never <skipped>); only the subject's own failure is a
+# <failure>; a scenario of an undeclared profile, or one the operator skipped, is <skipped>.
+JUNIT_ELEMENT: Mapping[Verdict, str | None] = {
+    Verdict.PASS: None,
+    Verdict.FAIL: "failure",
+    Verdict.BLOCKED: "error",
+    Verdict.INCONCLUSIVE: "error",
+    Verdict.NOT_APPLICABLE: "skipped",
+    Verdict.SKIPPED: "skipped",
+}
+JUNIT_COUNT = {"failure": "failures", "error": "errors", "skipped": "skipped"}
+
+
+def junit_tree(data: Mapping[str, Any]) -> ET.ElementTree[ET.Element]:
+    """JUnit XML (the xunit2 shape CI systems read) of a results dict: one testcase per scenario, its
+    verdict, requirements, level and profile as properties, and the reason as the element's message."""
+    scenarios = data["scenarios"]
+    totals = {"tests": len(scenarios), "failures": 0, "errors": 0, "skipped": 0}
+    suite = ET.Element("testsuite", name="margo-conformance", timestamp=str(data["started"]))
+    for scenario in scenarios:
+        verdict = Verdict(scenario["verdict"])
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=str(scenario["feature"]).removesuffix(".feature").replace("/", "."),
+            name=str(scenario["scenario"]),
+            time=f"{scenario['duration_s']:.3f}",
         )
+        properties = ET.SubElement(case, "properties")
+        for name in ("verdict", "level", "profile", "persona"):
+            ET.SubElement(properties, "property", name=name, value=str(scenario[name]))
+        for rid in scenario["requirements"]:
+            ET.SubElement(properties, "property", name="requirement", value=str(rid))
+        element = JUNIT_ELEMENT[verdict]
+        if element is not None:
+            message = str(scenario.get("message", ""))
+            outcome = ET.SubElement(case, element, type=verdict.value, message=f"{verdict.value}: {message}")
+            outcome.text = message
+            totals[JUNIT_COUNT[element]] += 1
+    suite.attrib.update({key: str(value) for key, value in totals.items()})
+    suite.set("time", f"{sum(s['duration_s'] for s in scenarios):.3f}")
+    root = ET.Element("testsuites", {key: str(value) for key, value in totals.items()})
+    root.append(suite)
+    ET.indent(root)
+    return ET.ElementTree(root)
+
+
+def write_junit(data: Mapping[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    junit_tree(data).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def summary_line(data: Mapping[str, Any]) -> str:
+    """The console's one line, from the same results dict as results.yaml and junit.xml."""
+    summary = data["summary"]
+    counts = ", ".join(f"{n} {verdict}" for verdict, n in summary["counts"].items() if n) or "no scenarios"
+    conformant = "conformant" if summary["conformant"] else "NOT conformant"
+    eligible = "eligible" if summary["eligible_for_certification"] else "NOT eligible"
+    return f"{counts}; {conformant} (MUST scenarios); {eligible} for certification"
 
 
 SUITE_FOLDERS = ("features", "steps", "fixtures", "src/margo_conformance")

@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import Blocked, MargoError, UsageError
+from ..instrument import AdminClient, AdminError
 from ..pki import SpiffeId
-from ..reference.wfm.admin_client import AdminClient, AdminError
 
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 REFUSED_EXIT = 3  # deploy_package: the WFM refused the package (stderr: why)

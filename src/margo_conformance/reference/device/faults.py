@@ -199,11 +199,11 @@ FAULTS: dict[str, Fault] = catalogue(
     Fault(
         "accepts-expired-signing-certificate",
         "SIGN-116",
-        "certificates are judged at the envelope's claimed signing time, so an expired signer passes "
-        "without an RFC 3161 timestamp",
+        "a refusal for certificate validity alone is ignored, so an expired signer passes without an "
+        "RFC 3161 timestamp",
         "signing",
     ),
-    Fault("accepts-rs256", "SIGN-114", "an RS256 signature verifies like an ES256 or PS256 one", "signing"),
+    Fault("accepts-rs256", "SIGN-114", "a refusal for the RS256 algorithm alone is ignored", "signing"),
     Fault(
         "ignores-signed-digest",
         "SIGN-116",

@@ -58,9 +58,9 @@ from ...package.oci_source import (
     COMPOSE_ARTIFACT_TYPE,
     COMPOSE_LAYER_MEDIA_TYPE,
 )
-from ...signing.oci_signatures import Leniency, verify_artifact
+from ...signing.oci_signatures import verify_artifact
 from ...signing.package_check import Trust
-from ...signing.policy import Check, Failure, Outcome, SignatureVerdict
+from ...signing.policy import Check, Failure, Outcome, Rule, SignatureVerdict
 from .faults import RUNTIME_FAULTS, FaultSet
 from .runtime import ComponentOutcome, StatusError
 
@@ -458,15 +458,14 @@ class ComposeRuntime:
         component on an enforced failure (or when verification cannot be completed: fail closed)."""
         assert self.trust is not None
         try:
-            verdict = verify_artifact(
-                client, ref, self.trust.policy, self.trust.store, leniency=self._leniency()
-            )
+            verdict = verify_artifact(client, ref, self.trust.policy, self.trust.store)
         except Exception as exc:  # fail closed: whatever stops verification refuses the component
             detail = str(exc) if isinstance(exc, MargoError) else f"{type(exc).__name__}: {exc}"
             message = f"{ref}: signature verification could not be completed: {detail}"
             SECURITY.warning("component refused: %s", message, exc_info=not isinstance(exc, MargoError))
             raise ComponentFailure("signature-refused", _trim(message)) from None
         under = f"trust policy {verdict.policy!r} ({verdict.level})" if verdict.policy else "no trust policy"
+        verdict = self._accepts_anyway(verdict)
         if verdict.accepted and self._refuses_anyway(verdict):  # a signing mutant's own refusal
             refusal = verdict.logged or (Failure(Check.INTEGRITY, f"{verdict.algorithm} signature refused"),)
             verdict = replace(verdict, outcome=Outcome.FAILED, enforced=refusal, logged=())
@@ -488,14 +487,25 @@ class ComposeRuntime:
             or (self.faults.active("enforces-logged-failures") and bool(verdict.logged))  # SIGN-116 broken
         )
 
-    def _leniency(self) -> Leniency:
-        """The verification holes of a signing mutant (all closed on the reference device)."""
-        return Leniency(
-            any_root=self.faults.active("accepts-untrusted-signer"),  # SIGN-116 broken
-            expired_signer=self.faults.active("accepts-expired-signing-certificate"),  # SIGN-116 broken
-            forbidden_algorithms=self.faults.active("accepts-rs256"),  # SIGN-114 broken
-            any_target=self.faults.active("ignores-signed-digest"),  # SIGN-116 broken
-        )
+    def _accepts_anyway(self, verdict: SignatureVerdict) -> SignatureVerdict:
+        """Faults that accept what the verifier refused: the refusal's failures are all of a kind the
+        mutant ignores. The hole is here, around the verdict; the verifier itself has no switches."""
+        ignored = {
+            rule
+            for rule, fault in (
+                (Rule.CHAIN, "accepts-untrusted-signer"),  # SIGN-116 broken: any root will do
+                (Rule.VALIDITY, "accepts-expired-signing-certificate"),  # SIGN-116 broken
+                (Rule.ALGORITHM, "accepts-rs256"),  # SIGN-114 broken
+                (Rule.BINDING, "ignores-signed-digest"),  # SIGN-116 broken: any descriptor will do
+            )
+            if self.faults.active(fault)
+        }
+        if verdict.accepted or not verdict.examined or not ignored:
+            return verdict
+        if any(failure.about not in ignored for failure in verdict.enforced):
+            return verdict
+        forgiven = verdict.logged + verdict.enforced
+        return replace(verdict, outcome=Outcome.VERIFIED, enforced=(), logged=forgiven)
 
     @staticmethod
     def _compose_layer(body: bytes, media_type: str, where: str) -> Mapping[str, Any]:

@@ -1,7 +1,8 @@
 """The reference Workload Fleet Manager: the whole rc.3 southbound API over mutual TLS.
 
 Module map: ``server`` (listeners, TLS, lifecycle), ``southbound`` (the Management Interface),
-``mis`` (trust endpoints), ``admin`` (provisioning/control) and ``admin_client`` (its client), ``core``
+``mis`` (trust endpoints), ``admin`` (provisioning/control; its client is in the instrument contract,
+``margo_conformance.instrument``, and ``admin_client`` re-exports it), ``core``
 (domain logic, transcript), ``identity`` (client recognition and accepted-client policy), ``appdeploy``
 (description -> ApplicationDeployment), ``documents`` (digests, manifest JSON, bundle archive), ``store``
 (SQLite), ``problems`` (problem+json), ``faults`` (the fault catalogue: mutants of the WFM),

@@ -52,8 +52,8 @@ from typing import Any
 from aiohttp import web
 
 from ...errors import EnvironmentProblem, MargoError, UsageError
+from ...instrument.admin import PACKAGE_UNAVAILABLE, SIGNATURE_REFUSED
 from ...pki import SvidError
-from .admin_client import PACKAGE_UNAVAILABLE, SIGNATURE_REFUSED
 from .appdeploy import Package, PackageRefused
 from .core import Overload, Wfm
 from .faults import FAULTS

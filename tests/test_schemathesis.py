@@ -36,7 +36,9 @@ from margo_conformance.reference.wfm import AdminClient, BackgroundWfm, WfmConfi
 from margo_conformance.schemas import SchemaSet
 
 ROOT = Path(__file__).resolve().parents[1]
-SPEC = ROOT.parent / "shared" / "margo-spec" / "rc3" / "workload-management-api-1.0.0-rc.3.yaml"
+PINNED = ROOT.parent / "shared" / "margo-spec" / "rc3"
+WFM_SPEC = PINNED / "workload-management-api-1.0.0-rc.3.yaml"
+MIS_SPEC = PINNED / "trust-bundle-api-1.0.0-rc.3.yaml"
 PACKAGES = ROOT / "fixtures" / "packages"
 SEED = 9
 EXAMPLES = 25  # per operation, fuzzing phase (examples and coverage phases are bounded by the schema)
@@ -68,8 +70,13 @@ class SpiffeAdapter(HTTPAdapter):
 
 @dataclass(frozen=True)
 class Target:
+    """The WFM's Management Interface (mutual TLS) and its MIS trust endpoints (server-only TLS)."""
+
     base_url: str
     session: requests.Session
+    mis_url: str
+    mis_session: requests.Session
+    bundle: str  # the trust anchors both are verified against (never the system's CA store)
 
 
 def deploy_one(session: requests.Session, url: str, admin: AdminClient, client_id: str) -> None:
@@ -97,19 +104,23 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         session.cert = (str(files.certificate), str(files.key))
         session.verify = str(pki.bundle_pem)
         session.mount("https://", SpiffeAdapter(client_context(files, pki.bundle_pem)))
-        with session:
+        assert endpoints.mis_url is not None
+        mis_session = requests.Session()
+        mis_session.verify = str(pki.bundle_pem)  # PKI-anchored: the MIS certificate names 127.0.0.1
+        with session, mis_session:
             deploy_one(session, endpoints.url, AdminClient(endpoints.admin_url), client_id)
-            yield Target(endpoints.url, session)
+            yield Target(endpoints.url, session, endpoints.mis_url, mis_session, str(pki.bundle_pem))
     finally:
         server.stop()
 
 
-def load_schema() -> OpenApiSchema | None:
-    """The pinned OpenAPI with INC-002's reading applied, or None when the shared folder is absent."""
-    if not SPEC.is_file():
+def load_schema(spec: Path, mend: Callable[[dict[str, Any]], None] | None = None) -> OpenApiSchema | None:
+    """A pinned OpenAPI (``mend`` applies an erratum's reading to its schemas), or None when absent."""
+    if not spec.is_file():
         return None
-    document = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
-    read_inc_002(document["components"]["schemas"])
+    document = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    if mend is not None:
+        mend(document["components"]["schemas"])
     return schemathesis.openapi.from_dict(document, config=SchemathesisConfig.from_dict(CONFIG))
 
 
@@ -169,28 +180,42 @@ READINGS: dict[str, Check] = {
 }
 
 
-SCHEMA = load_schema()
+WFM_SCHEMA = load_schema(WFM_SPEC, read_inc_002)
+MIS_SCHEMA = load_schema(MIS_SPEC)
 
-if SCHEMA is None:
+if WFM_SCHEMA is None or MIS_SCHEMA is None:
 
-    def test_reference_wfm_answers_as_the_openapi_says() -> None:
+    def test_the_pinned_openapi_files_are_beside_the_checkout() -> None:
         pytest.fail(
-            f"the pinned WFM OpenAPI is not at {SPEC}: Schemathesis reads it from the shared folder beside "
-            "the checkout (../shared/margo-spec/rc3/); put that folder there, never copy it into the project"
+            f"the pinned OpenAPI files are not in {PINNED}: Schemathesis reads them from the shared folder "
+            "beside the checkout (../shared/margo-spec/rc3/); put that folder there, never copy it into "
+            "the project"
         )
 
 else:
-
-    @SCHEMA.parametrize()
     # Derandomized (reproducible); no Hypothesis deadline or health checks, which time the machine rather
     # than judge the WFM (a hang still ends at REQUEST_TIMEOUT_S).
-    @settings(derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+    bounded = settings(derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+
+    @WFM_SCHEMA.parametrize()
+    @bounded
     def test_reference_wfm_answers_as_the_openapi_says(case: Case[Any], target: Target) -> None:
         reading = READINGS.get(case.operation.label)
         case.call_and_validate(
             base_url=target.base_url,
             session=target.session,
+            verify=target.bundle,
             timeout=REQUEST_TIMEOUT_S,
             excluded_checks=[positive_data_acceptance] if reading else None,
             additional_checks=[reading] if reading else None,
+        )
+
+    @MIS_SCHEMA.parametrize()
+    @bounded
+    def test_reference_mis_answers_as_the_openapi_says(case: Case[Any], target: Target) -> None:
+        case.call_and_validate(
+            base_url=target.mis_url,
+            session=target.mis_session,
+            verify=target.bundle,
+            timeout=REQUEST_TIMEOUT_S,
         )

@@ -130,9 +130,7 @@ class Southbound:
         except Problem as problem:
             response = self.problem_response(problem)
         except web.HTTPException as exc:  # routing (404/405) and aiohttp's own limits (413)
-            # RFC 9110 §15.5.6: a 405 MUST carry Allow, the methods the target resource supports.
-            allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
-            response = self.problem_response(Problem(status=exc.status, detail=exc.reason, headers=allow))
+            response = self.problem_response(Problem.of_http(exc))
         except Exception:  # bad input never crashes the server (API-RETRY-003 shape)
             LOG.exception("southbound %s %s failed", request.method, request.path)
             response = self.problem_response(Problem(status=500, detail="internal error", retry_after=1))

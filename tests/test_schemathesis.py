@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -178,6 +179,37 @@ READINGS: dict[str, Check] = {
         "DeploymentStatusManifest", _status_id, "deploymentId"
     ),
 }
+
+
+def test_inc_002_reading_moves_only_the_dotted_names() -> None:
+    schemas: dict[str, Any] = {
+        "UnsignedAppStateManifest": {"required": ["manifestVersion", "bundle", "bundle.url", "deployments"]},
+        "DeploymentBundleRef": {"type": ["object", "null"]},
+    }
+    read_inc_002(schemas)
+    assert schemas["UnsignedAppStateManifest"]["required"] == ["manifestVersion", "bundle", "deployments"]
+    assert schemas["DeploymentBundleRef"] == {"type": ["object", "null"], "required": ["url"]}
+
+
+def _positive(body: Any, device_id: str) -> Any:
+    """Just what ``refusal_follows_reading`` reads of a Schemathesis case."""
+    mode = SimpleNamespace(is_positive=True)
+    return SimpleNamespace(
+        meta=SimpleNamespace(generation=SimpleNamespace(mode=mode)),
+        body=body,
+        path_parameters={"deviceId": device_id},
+    )
+
+
+def test_a_refusal_is_right_only_when_an_erratum_explains_it() -> None:
+    check = READINGS["PUT /api/v1/capabilities/{deviceId}"]
+    valid = host_capabilities("edge-1")
+    refused = SimpleNamespace(status_code=422)
+    check(None, refused, _positive(valid, "edge-2"))  # INC-180: the ids differ
+    check(None, refused, _positive({"properties": {**valid["properties"], "otelCollector": False}}, "edge-1"))
+    check(None, SimpleNamespace(status_code=201), _positive(valid, "edge-1"))
+    with pytest.raises(AssertionError, match="reading accepts"):
+        check(None, refused, _positive(valid, "edge-1"))
 
 
 WFM_SCHEMA = load_schema(WFM_SPEC, read_inc_002)

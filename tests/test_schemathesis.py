@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
@@ -35,6 +35,7 @@ from margo_conformance.pki.tls import client_context
 from margo_conformance.reference.device.capabilities import host_capabilities
 from margo_conformance.reference.wfm import AdminClient, BackgroundWfm, WfmConfig
 from margo_conformance.schemas import SchemaSet
+from margo_conformance.wfm.documents import make_status
 
 ROOT = Path(__file__).resolve().parents[1]
 PINNED = ROOT.parent / "shared" / "margo-spec" / "rc3"
@@ -78,15 +79,16 @@ class Target:
     mis_url: str
     mis_session: requests.Session
     bundle: str  # the trust anchors both are verified against (never the system's CA store)
+    deployment_id: str  # the one deployment assigned to the client (``deploy_one``)
 
 
-def deploy_one(session: requests.Session, url: str, admin: AdminClient, client_id: str) -> None:
+def deploy_one(session: requests.Session, url: str, admin: AdminClient, client_id: str) -> str:
     """One device with one deployment, so that the manifest Schemathesis reads has a bundle and entries."""
     device = "schemathesis-device"
     reply = session.put(f"{url}/api/v1/capabilities/{device}", json=host_capabilities(device), timeout=10)
     assert reply.status_code == 201, reply.text
     description = (PACKAGES / "vendor-a-compose" / "margo.yaml").read_text(encoding="utf-8")
-    admin.deploy(client_id, device, description, {})
+    return admin.deploy(client_id, device, description, {})[0]
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +111,10 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         mis_session = requests.Session()
         mis_session.verify = str(pki.bundle_pem)  # PKI-anchored: the MIS certificate names 127.0.0.1
         with session, mis_session:
-            deploy_one(session, endpoints.url, AdminClient(endpoints.admin_url), client_id)
-            yield Target(endpoints.url, session, endpoints.mis_url, mis_session, str(pki.bundle_pem))
+            deployment_id = deploy_one(session, endpoints.url, AdminClient(endpoints.admin_url), client_id)
+            yield Target(
+                endpoints.url, session, endpoints.mis_url, mis_session, str(pki.bundle_pem), deployment_id
+            )
     finally:
         server.stop()
 
@@ -134,27 +138,37 @@ def read_inc_002(schemas: dict[str, Any]) -> None:
     schemas["DeploymentBundleRef"]["required"] = [name.removeprefix("bundle.") for name in dotted]
 
 
-def refusal_follows_reading(document_type: str, body_id: Callable[[Any], Any], parameter: str) -> Check:
-    """A check for a body the OpenAPI accepts but the reference refuses (400/422).
+@dataclass(frozen=True)
+class Reading:
+    """How the errata judge a body the OpenAPI accepts but the reference refuses (400/422).
 
     The pinned schemas/<document_type>.schema.json carry the errata that add prose rules to the OA3
-    schema; the refusal is right only when that reading refuses the body too, or the body's id differs
-    from the path's (INC-103, INC-180). Anything else is a false refusal."""
+    schema. A refusal is right when that reading refuses the body too, when the body's id differs from
+    the path's (INC-103, INC-180), or, with ``assigned_only``, when the path names a deployment never
+    assigned to the caller (INC-022). Anything else is a false refusal."""
 
-    def check(ctx: Any, response: Any, case: Case[Any]) -> None:
-        if response.status_code not in (400, 422) or case.meta is None:
-            return
-        if not case.meta.generation.mode.is_positive:
-            return
-        body = case.body
-        if SCHEMAS.is_valid(body, document_type) and body_id(body) == case.path_parameters[parameter]:
-            raise AssertionError(
-                f"{response.status_code} for a body that the pinned {document_type} reading accepts and "
-                f"whose id equals the path's {parameter}"
-            )
+    document_type: str
+    parameter: str
+    body_id: Callable[[Any], Any]
+    assigned_only: bool = False
 
-    check.__name__ = f"refusal_follows_{document_type}_reading"
-    return check
+    def check(self, target: Target) -> Check:
+        def check(ctx: Any, response: Any, case: Case[Any]) -> None:
+            if response.status_code not in (400, 422) or case.meta is None:
+                return
+            if not case.meta.generation.mode.is_positive:
+                return
+            body, path_id = case.body, case.path_parameters[self.parameter]
+            if self.assigned_only and path_id != target.deployment_id:
+                return
+            if SCHEMAS.is_valid(body, self.document_type) and self.body_id(body) == path_id:
+                raise AssertionError(
+                    f"{response.status_code} for a body that the pinned {self.document_type} reading accepts "
+                    f"and whose id equals the path's {self.parameter}"
+                )
+
+        check.__name__ = f"refusal_follows_{self.document_type}_reading"
+        return check
 
 
 def _capabilities_id(body: Any) -> Any:
@@ -166,17 +180,17 @@ def _status_id(body: Any) -> Any:
 
 
 # Operations where Schemathesis's expectation "a schema-valid body is accepted" meets a rule the OA3
-# schema does not encode: the check below judges by the errata readings instead.
-READINGS: dict[str, Check] = {
+# schema does not encode: the reading's check judges instead of positive_data_acceptance.
+READINGS: dict[str, Reading] = {
     # INC-118 (hosting fields, otelCollector true, labels with custom), INC-015 (capacity units),
     # INC-180 (properties.id must equal the path's deviceId): 422 #semantic-error.
-    "PUT /api/v1/capabilities/{deviceId}": refusal_follows_reading(
-        "DeviceCapabilitiesManifest", _capabilities_id, "deviceId"
+    "PUT /api/v1/capabilities/{deviceId}": Reading(
+        "DeviceCapabilitiesManifest", "deviceId", _capabilities_id
     ),
-    # INC-003 (manifestVersion an integer from 1), INC-115 (error members required), INC-103
-    # (body deploymentId must equal the path's): 422 #semantic-error.
-    "POST /api/v1/deployments/{deploymentId}/status": refusal_follows_reading(
-        "DeploymentStatusManifest", _status_id, "deploymentId"
+    # INC-003 (manifestVersion an integer from 1), INC-115 (error members required), INC-103 (body
+    # deploymentId must equal the path's), INC-022 (a deployment never assigned): 422 #semantic-error.
+    "POST /api/v1/deployments/{deploymentId}/status": Reading(
+        "DeploymentStatusManifest", "deploymentId", _status_id, assigned_only=True
     ),
 }
 
@@ -192,7 +206,7 @@ def test_inc_002_reading_moves_only_the_dotted_names() -> None:
 
 
 def _positive(body: Any, device_id: str) -> Any:
-    """Just what ``refusal_follows_reading`` reads of a Schemathesis case."""
+    """Just what ``Reading.check`` reads of a Schemathesis case."""
     mode = SimpleNamespace(is_positive=True)
     return SimpleNamespace(
         meta=SimpleNamespace(generation=SimpleNamespace(mode=mode)),
@@ -202,7 +216,7 @@ def _positive(body: Any, device_id: str) -> Any:
 
 
 def test_a_refusal_is_right_only_when_an_erratum_explains_it() -> None:
-    check = READINGS["PUT /api/v1/capabilities/{deviceId}"]
+    check = READINGS["PUT /api/v1/capabilities/{deviceId}"].check(cast(Target, None))
     valid = host_capabilities("edge-1")
     refused = SimpleNamespace(status_code=422)
     check(None, refused, _positive(valid, "edge-2"))  # INC-180: the ids differ
@@ -239,7 +253,7 @@ else:
             verify=target.bundle,
             timeout=REQUEST_TIMEOUT_S,
             excluded_checks=[positive_data_acceptance] if reading else None,
-            additional_checks=[reading] if reading else None,
+            additional_checks=[reading.check(target)] if reading else None,
         )
 
     @MIS_SCHEMA.parametrize()
@@ -251,3 +265,17 @@ else:
             verify=target.bundle,
             timeout=REQUEST_TIMEOUT_S,
         )
+
+    def test_the_status_of_the_clients_deployment_is_accepted(target: Target) -> None:
+        """The one positive status Schemathesis cannot make up: it needs the id of a real deployment."""
+        manifest = target.session.get(
+            f"{target.base_url}/api/v1/deployments", verify=target.bundle, timeout=REQUEST_TIMEOUT_S
+        ).json()
+        assert WFM_SCHEMA is not None
+        operation = WFM_SCHEMA["/api/v1/deployments/{deploymentId}/status"]["POST"]
+        body = make_status(target.deployment_id, adopted_manifest_version=manifest["manifestVersion"])
+        case = operation.Case(path_parameters={"deploymentId": target.deployment_id}, body=body)
+        response = case.call_and_validate(
+            base_url=target.base_url, session=target.session, verify=target.bundle, timeout=REQUEST_TIMEOUT_S
+        )
+        assert response.status_code == 201, response.text

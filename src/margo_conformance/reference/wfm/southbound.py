@@ -176,7 +176,8 @@ class Southbound:
         return response
 
     async def _json_body(self, request: web.Request, *, malformed: str) -> Any:
-        """The request body as JSON; ``malformed`` is the problem kind of an unparseable body."""
+        """The request body as JSON; ``malformed`` is the problem kind of an unparseable body. Content-Type
+        is not consulted: a body is judged by its content whatever its label (errata INC-182)."""
         try:
             raw = await asyncio.wait_for(request.read(), timeout=self.read_timeout)
         except TimeoutError:

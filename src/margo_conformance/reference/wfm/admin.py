@@ -297,10 +297,12 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Problem as problem:
         failure = problem
     except web.HTTPException as exc:
-        failure = Problem(status=exc.status, detail=exc.reason)
+        failure = Problem.of_http(exc)
     except Exception:
         LOG.exception("admin %s %s failed", request.method, request.path)
         failure = Problem(status=500, detail="internal error")
     return web.Response(
-        status=failure.status, body=failure.encoded(), headers={"Content-Type": PROBLEM_MEDIA_TYPE}
+        status=failure.status,
+        body=failure.encoded(),
+        headers={"Content-Type": PROBLEM_MEDIA_TYPE, **failure.headers},
     )

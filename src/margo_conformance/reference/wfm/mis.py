@@ -56,7 +56,9 @@ def _json(request: web.Request, body: bytes) -> web.StreamResponse:
 
 def _problem(problem: Problem) -> web.Response:
     return web.Response(
-        status=problem.status, body=problem.encoded(), headers={"Content-Type": PROBLEM_MEDIA_TYPE}
+        status=problem.status,
+        body=problem.encoded(),
+        headers={"Content-Type": PROBLEM_MEDIA_TYPE, **problem.headers},
     )
 
 
@@ -65,5 +67,5 @@ async def _not_found(request: web.Request, handler: Handler) -> web.StreamRespon
     try:
         response = await handler(request)
     except web.HTTPException as exc:
-        return _problem(Problem(status=exc.status, detail=exc.reason))
+        return _problem(Problem.of_http(exc))
     return response

@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 NAMESPACE = "https://docs.margo.org/specification/problem-types"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -54,6 +57,13 @@ class Problem(Exception):
         """A problem of a registered type with that type's status."""
         status, _ = REGISTERED[kind]
         return cls(status=status, detail=detail, kind=kind, **extra)
+
+    @classmethod
+    def of_http(cls, exc: web.HTTPException) -> Problem:
+        """aiohttp's own refusal (routing 404/405, limits 413) as a problem; a 405 keeps the Allow
+        header that RFC 9110 §15.5.6 requires (the methods the target resource supports)."""
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
+        return cls(status=exc.status, detail=exc.reason, headers=allow)
 
     @property
     def title(self) -> str:

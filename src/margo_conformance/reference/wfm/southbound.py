@@ -69,7 +69,9 @@ class Southbound:
         routes.add_delete("/api/v1/capabilities/{deviceId:.+}", self.delete_capabilities)
         routes.add_get("/api/v1/deployments", self.get_manifest)
         routes.add_post("/api/v1/deployments/{deploymentId}/status", self.post_status)
-        routes.add_get("/api/v1/deployments/{deploymentId}/{digest}", self.get_deployment)
+        # errata INC-181: "status" is no digest, /deployments/{id}/status is the status resource alone
+        # (POST), so a 405 there names only POST in Allow (RFC 9110 §15.5.6).
+        routes.add_get("/api/v1/deployments/{deploymentId}/{digest:(?!status$)[^/]+}", self.get_deployment)
         routes.add_get("/api/v1/bundles/{digest}", self.get_bundle)
         return app
 
@@ -128,7 +130,7 @@ class Southbound:
         except Problem as problem:
             response = self.problem_response(problem)
         except web.HTTPException as exc:  # routing (404/405) and aiohttp's own limits (413)
-            response = self.problem_response(Problem(status=exc.status, detail=exc.reason))
+            response = self.problem_response(Problem.of_http(exc))
         except Exception:  # bad input never crashes the server (API-RETRY-003 shape)
             LOG.exception("southbound %s %s failed", request.method, request.path)
             response = self.problem_response(Problem(status=500, detail="internal error", retry_after=1))
@@ -174,7 +176,8 @@ class Southbound:
         return response
 
     async def _json_body(self, request: web.Request, *, malformed: str) -> Any:
-        """The request body as JSON; ``malformed`` is the problem kind of an unparseable body."""
+        """The request body as JSON; ``malformed`` is the problem kind of an unparseable body. Content-Type
+        is not consulted: a body is judged by its content whatever its label (errata INC-182)."""
         try:
             raw = await asyncio.wait_for(request.read(), timeout=self.read_timeout)
         except TimeoutError:
@@ -207,7 +210,7 @@ class Southbound:
         errors = self._schema_errors(document, "DeviceCapabilitiesManifest")
         if not DEVICE_ID.match(device_id):
             errors.append({"field": "{deviceId}", "message": f"{device_id!r} is not a Margo DeviceId"})
-        elif not errors and document["properties"]["id"] != device_id:
+        elif not errors and document["properties"]["id"] != device_id:  # errata INC-180: 422
             errors.append(
                 {"field": "$.properties.id", "message": f"does not equal the path deviceId {device_id!r}"}
             )

@@ -32,3 +32,5 @@ class LoadedPackage:
     resources: dict[str, bytes] = field(default_factory=dict)  # relative path -> bytes
     components: list[ComponentArtifact] = field(default_factory=list)
     findings: Findings = field(default_factory=Findings)  # found while loading (layout, OCI shape)
+    kind: str = "package"  # what the target is, a name of package.check.KINDS
+    unreachable: dict[str, str] = field(default_factory=dict)  # reference -> why it could not be fetched

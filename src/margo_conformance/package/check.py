@@ -171,6 +171,7 @@ def check_package(target: str, *, timeout: float = 10.0, kind: str | None = None
     loaded = load_package(target, timeout=timeout, kind=kind)
     report = PackageReport(origin=loaded.origin, kind=loaded.kind, unreachable=dict(loaded.unreachable))
     report.findings.extend(loaded.findings)
+    report.notes.extend(loaded.notes)
     # the reason names the reference (one line from the transport, as the CLI's errors do)
     report.notes.extend(f"not checked: {reason}" for _, reason in sorted(loaded.unreachable.items()))
     if loaded.kind == "oci-package":

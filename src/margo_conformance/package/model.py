@@ -34,3 +34,4 @@ class LoadedPackage:
     findings: Findings = field(default_factory=Findings)  # found while loading (layout, OCI shape)
     kind: str = "package"  # what the target is, a name of package.check.KINDS
     unreachable: dict[str, str] = field(default_factory=dict)  # reference -> why it could not be fetched
+    notes: list[str] = field(default_factory=list)  # how a verdict was reached where an erratum decided

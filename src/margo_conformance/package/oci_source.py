@@ -254,6 +254,7 @@ class _Loader:
     plain_http: bool | None
     findings: Findings = field(default_factory=Findings)
     unreachable: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     _clients: dict[str, OciClient] = field(default_factory=dict)
 
     def client(self, registry: str) -> OciClient:
@@ -308,6 +309,7 @@ class _Loader:
             findings=self.findings,
             kind="oci-package",
             unreachable=self.unreachable,
+            notes=self.notes,
         )
         manifest = self._parse_manifest(body, media_type, str(ref))
         if manifest is None:
@@ -474,7 +476,12 @@ class _Loader:
         except (EnvironmentProblem, DigestMismatch) as exc:
             self.unreachable[str(version_ref)] = str(exc)
             return
-        if version_digest != digest:
+        if version_digest == digest:
+            self.notes.append(
+                f"REG-005: tag {self.ref.tag!r} is not metadata.version, but tag {version_tag!r} names the "
+                "same manifest (INC-019: additional tags are tolerated)"
+            )
+        else:
             names = "names another manifest" if version_digest else "does not exist"
             self.add(
                 "REG-005",

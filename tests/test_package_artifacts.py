@@ -21,6 +21,8 @@ from margo_conformance.errors import EnvironmentProblem, UsageError
 from margo_conformance.package.check import KINDS, target_kind
 from margo_conformance.package.mutants import load_faults, materialize
 from margo_conformance.package.publish import publish_package, push_compose_component, push_helm_chart
+from margo_conformance.signing.fixtures import SigningPki
+from margo_conformance.signing.policy import policy_data
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ROOT / "fixtures" / "packages"
@@ -140,11 +142,17 @@ def test_help_names_every_kind() -> None:
     assert all(kind in text for kind in KINDS)
 
 
-def test_component_archive_named_after_its_revision(tmp_path: Path) -> None:
+def revision_named(tmp_path: Path) -> Path:
+    """The compose fixture with its component archived as components/sensor-hub-1.2.0.tar.gz."""
     root = copy_tree(COMPOSE_APP, tmp_path / "app")
     folder = root / "components" / "sensor-hub"
     (root / "components" / "sensor-hub-1.2.0.tar.gz").write_bytes(tar_gz(folder))
     shutil.rmtree(folder)
+    return root
+
+
+def test_component_archive_named_after_its_revision(tmp_path: Path) -> None:
+    root = revision_named(tmp_path)
     code, report = check(str(root))
     assert (code, report["notes"]) == (0, [])
     assert {"REG-013", "REG-014", "REG-015"} <= set(report["requirements"])
@@ -153,6 +161,15 @@ def test_component_archive_named_after_its_revision(tmp_path: Path) -> None:
 
 
 # -- registries --------------------------------------------------------------------------------------
+
+
+def test_revision_named_component_is_published_with_its_package(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    published = publish_package(revision_named(tmp_path), registry.host, namespace="revision-named")
+    code, report = check(published.reference)
+    assert (code, report["verdict"]) == (0, "conformant")
+    assert {"REG-010", "REG-013"} <= set(report["requirements"])
 
 
 def test_oci_package(registry: LocalRegistry) -> None:
@@ -249,6 +266,22 @@ def test_unreachable_component_in_the_text_report(registry: LocalRegistry, tmp_p
     result = CliRunner().invoke(app, ["package", "check", published.reference])
     assert result.exit_code == 2
     assert f"incomplete: {published.reference}" in " ".join(result.stdout.split())
+
+
+def test_signatures_are_verified_from_a_package(
+    registry: LocalRegistry, chart_folder: Path, tmp_path: Path
+) -> None:
+    """A trust policy on a lone component is refused (one line, exit 2), never a silent pass."""
+    ref = OciReference.parse(f"oci://{registry.host}/signed/metrics-gateway:0.4.0")
+    with OciClient(registry.host) as client:
+        push_helm_chart(client, ref, tar_gz(chart_folder))
+    store = SigningPki("artifacts").write_trust_store(tmp_path / "store")
+    policy = tmp_path / "trustpolicy.json"
+    policy.write_text(json.dumps(policy_data(level="strict", scopes=["*"])))
+    trust = ["--trust-policy", str(policy), "--trust-store", str(store)]
+    result = CliRunner().invoke(app, ["package", "check", str(ref), *trust])
+    assert isinstance(result.exception, UsageError), result.output
+    assert "is an oci-component: signatures are verified from a package" in str(result.exception)
 
 
 # -- registry reach ----------------------------------------------------------------------------------

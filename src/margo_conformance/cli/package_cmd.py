@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .._internal.oci import Reach, registry_reach
-from ..errors import UsageError
+from ..errors import EnvironmentProblem, UsageError
 from ..package.check import KINDS, PackageReport, check_package
 from ..signing.package_check import Trust, check_signatures
 
@@ -100,7 +100,7 @@ def check(
     with registry_reach(Reach.parse(plain_http=plain_http or None, resolve=resolve or [])):
         report = check_package(target, timeout=timeout, kind=kind)
         if trust is not None:
-            check_signatures(target, trust, timeout=timeout).apply_to(report)
+            _check_signatures(report, target, trust, timeout)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
@@ -133,6 +133,21 @@ def sign(
     listed = f"referrers tag {signed.referrers_tag}" if signed.referrers_tag else "the Referrers API"
     typer.echo(f"signed {signed.subject.digest} ({alg}) of {reference}")
     typer.echo(f"signature manifest {signed.signature_digest}, listed through {listed}")
+
+
+def _check_signatures(report: PackageReport, target: str, trust: Trust, timeout: float) -> None:
+    """SUP-03 on a package and the components it names; a registry that cannot be reached leaves the
+    signatures unchecked (the verdict incomplete) instead of hiding the findings already made."""
+    if report.kind != "oci-package":
+        raise UsageError(
+            f"{target} is an {report.kind}: signatures are verified from a package (oci-package), "
+            "which names the components whose signatures are verified too"
+        )
+    try:
+        check_signatures(target, trust, timeout=timeout).apply_to(report)
+    except EnvironmentProblem as exc:
+        report.unreachable.setdefault(target, str(exc))
+        report.notes.append(f"signatures not checked: {exc}")
 
 
 def _trust(target: str, policy: Path | None, store: Path | None) -> Trust | None:

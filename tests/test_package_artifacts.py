@@ -15,12 +15,30 @@ from typer.testing import CliRunner
 
 from margo_conformance._internal.archive_builder import pack_directory
 from margo_conformance._internal.local_registry import LocalRegistry, free_port
-from margo_conformance._internal.oci import OciClient, OciReference, Reach, registry_reach
+from margo_conformance._internal.oci import (
+    HELM_CHART,
+    HELM_CONFIG,
+    OciClient,
+    OciReference,
+    Reach,
+    registry_reach,
+)
 from margo_conformance.cli import app
 from margo_conformance.errors import EnvironmentProblem, UsageError
 from margo_conformance.package.check import KINDS, target_kind
 from margo_conformance.package.mutants import load_faults, materialize
-from margo_conformance.package.publish import publish_package, push_compose_component, push_helm_chart
+from margo_conformance.package.oci_source import (
+    APP_ARTIFACT_TYPE,
+    COMPOSE_ARTIFACT_TYPE,
+    DESCRIPTION_MEDIA_TYPE,
+    artifact_kind,
+)
+from margo_conformance.package.publish import (
+    Variant,
+    publish_package,
+    push_compose_component,
+    push_helm_chart,
+)
 from margo_conformance.signing.fixtures import SigningPki
 from margo_conformance.signing.policy import policy_data
 
@@ -117,6 +135,18 @@ def test_a_package_whose_folder_holds_a_compose_file_below_the_root_is_a_package
     assert target_kind(str(write(tmp_path / "app.tar.gz", tar_gz(COMPOSE_APP, "app")))) == "package-archive"
 
 
+def test_a_compose_file_beside_the_description_leaves_it_a_package(
+    tmp_path: Path, compose_folder: Path
+) -> None:
+    root = copy_tree(COMPOSE_APP, tmp_path / "app")
+    shutil.copy(compose_folder / "compose.yaml", root / "compose.yaml")
+    assert target_kind(str(write(tmp_path / "app.tar.gz", tar_gz(root)))) == "package-archive"
+
+
+def test_what_is_not_a_gzipped_tar_is_read_as_a_package_archive(tmp_path: Path) -> None:
+    assert target_kind(str(write(tmp_path / "x.tar.gz", b"not gzip"))) == "package-archive"
+
+
 def test_as_forces_the_kind(tmp_path: Path, compose_folder: Path) -> None:
     archive = str(write(tmp_path / "sensor-hub.tar.gz", tar_gz(compose_folder)))
     code, report = check(archive, "--as", "helm")
@@ -160,6 +190,22 @@ def test_component_archive_named_after_its_revision(tmp_path: Path) -> None:
     assert "its archive was not checked" in " ".join(check(str(root))[1]["notes"])
 
 
+@pytest.mark.parametrize(
+    ("manifest", "kind"),
+    [
+        ({"artifactType": APP_ARTIFACT_TYPE}, "package"),
+        ({"layers": [{"mediaType": DESCRIPTION_MEDIA_TYPE}]}, "package"),
+        ({"config": {"mediaType": HELM_CONFIG}}, "helm"),
+        ({"layers": [{"mediaType": HELM_CHART}]}, "helm"),
+        ({"artifactType": COMPOSE_ARTIFACT_TYPE}, "compose"),
+        ({"layers": [{"mediaType": "application/vnd.docker.compose.file+yaml"}]}, "compose"),
+        ({"artifactType": "application/vnd.example+json", "layers": []}, None),
+    ],
+)
+def test_an_oci_manifest_says_what_it_holds(manifest: dict[str, Any], kind: str | None) -> None:
+    assert artifact_kind(manifest) == kind
+
+
 # -- registries --------------------------------------------------------------------------------------
 
 
@@ -193,6 +239,24 @@ def test_oci_compose_component(
     assert report["kind"] == "oci-component"
     assert {"REG-011", "REG-012", "REG-013"} <= set(report["requirements"])
     assert (code, must_requirements(report)) == (1 if expected else 0, expected)
+
+
+def test_oci_component_in_the_docker_compose_publish_shape_is_reg_017(
+    registry: LocalRegistry, compose_folder: Path
+) -> None:
+    ref = OciReference.parse(f"oci://{registry.host}/docker-shape/sensor-hub:1.2.0")
+    with OciClient(registry.host) as client:
+        push_compose_component(
+            client,
+            ref,
+            tar_gz(compose_folder),
+            name="sensor-hub",
+            revision="1.2.0",
+            variant=Variant(docker_compose_publish_shape=True),
+        )
+    code, report = check(str(ref))
+    assert (code, report["kind"]) == (1, "oci-component")
+    assert "REG-017" in must_requirements(report)
 
 
 def test_oci_helm_component(registry: LocalRegistry, chart_folder: Path) -> None:

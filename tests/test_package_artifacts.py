@@ -313,6 +313,8 @@ def test_unreachable_component_alone_leaves_the_verdict_incomplete(
     code, report = check(published.reference)
     assert (code, report["verdict"], report["unreachable"]) == (2, "incomplete", [missing])
     assert must_requirements(report) == set()
+    assert report["requirements"]["REG-010"] == "not-checked"  # one component could not be resolved
+    assert report["requirements"]["PKG-002"] == "pass"  # the description was judged whole
     assert any(missing in note and "connection refused" in note for note in report["notes"])
 
 

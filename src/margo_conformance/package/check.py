@@ -78,6 +78,12 @@ OCI_REQUIREMENTS = (
     "REG-017",
 )
 
+UNJUDGED_WHEN_UNREACHABLE = {
+    "compose": ("REG-010", "REG-011", "REG-012", "REG-017", *COMPOSE_REQUIREMENTS),
+    "helm": HELM_REQUIREMENTS,
+    "custom": ("CUST-001",),
+}
+"""Per deployment type: what stays unjudged when a component's artifact cannot be fetched."""
 OCI_COMPONENT_REQUIREMENTS = {"compose": ("REG-011", "REG-012", "REG-016", "REG-017"), "helm": ("REG-016",)}
 """What a lone component artifact in a registry is judged on beyond its archive's own rules."""
 
@@ -94,6 +100,7 @@ class PackageReport:
     )  # deployment types whose artifacts were checked
     kind: str = "package"
     unreachable: dict[str, str] = field(default_factory=dict)  # reference -> why it could not be fetched
+    unjudged: set[str] = field(default_factory=set)  # requirements an unreachable part leaves open
 
     @property
     def conformant(self) -> bool:
@@ -109,12 +116,16 @@ class PackageReport:
         return "incomplete" if self.unreachable else "conformant"
 
     def verdicts(self) -> dict[str, str]:
-        """Per checked requirement: 'fail' (a MUST finding), 'warn' (only weaker findings) or 'pass'."""
-        result = {rid: "pass" for rid in sorted(self.checked | self.findings.requirements())}
+        """Per checked requirement: 'fail' (a MUST finding), 'warn' (only weaker findings), 'pass', or
+        'not-checked' where no finding was made but an unreachable part leaves it open."""
+        result = {
+            rid: "not-checked" if rid in self.unjudged else "pass"
+            for rid in sorted(self.checked | self.unjudged | self.findings.requirements())
+        }
         for finding in self.findings:
             if finding.level.breaks_conformance:
                 result[finding.requirement] = "fail"
-            elif result[finding.requirement] == "pass":
+            elif result[finding.requirement] in ("pass", "not-checked"):
                 result[finding.requirement] = "warn"
         return result
 
@@ -189,6 +200,8 @@ def check_package(target: str, *, timeout: float = 10.0, kind: str | None = None
         report.checked.update(DESCRIPTION_REQUIREMENTS)
     # a package's components, or the lone component artifact the target is (judged by its own rules)
     for component in loaded.components:
+        if component.unreachable:
+            report.unjudged.update(UNJUDGED_WHEN_UNREACHABLE.get(component.deployment_type, ()))
         report.findings.extend(
             _check_component(
                 component.deployment_type, component.archive, component.name, component.location, report

@@ -20,6 +20,7 @@ class ComponentArtifact:
     deployment_type: str  # "compose" | "helm" | "custom", from the deployment profile
     location: str  # where it came from, for findings: a file path or an oci:// reference
     archive: bytes | None = None
+    unreachable: bool = False  # its manifest or archive could not be fetched (not judged either way)
 
 
 @dataclass

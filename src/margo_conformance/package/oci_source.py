@@ -278,7 +278,7 @@ class _Loader:
         try:
             data = self.client(ref.registry).get_blob(ref.repository, digest, max_bytes=self.max_blob_bytes)
         except EnvironmentProblem as exc:
-            self.unreachable[str(ref.with_digest(digest))] = str(exc)
+            self.unreachable[str(OciReference(ref.registry, ref.repository, digest=digest))] = str(exc)
             return None
         except DigestMismatch as exc:
             self.add(
@@ -524,11 +524,13 @@ class _Loader:
             body, media_type, _ = client.get_manifest(ref.repository, ref.reference)
         except EnvironmentProblem as exc:
             self.unreachable[str(ref)] = str(exc)
+            artifact.unreachable = True
             return artifact
         except NotFound as exc:
             if current_reach().target(ref.registry, plain_http=client.plain_http):
                 # a --resolve mirror may simply not carry it: not the publisher's registry's answer
                 self.unreachable[str(ref)] = f"{exc} (at the --resolve address)"
+                artifact.unreachable = True
                 return artifact
             self.add(
                 req, str(ref), f"component {component.name!r}: {ref} does not resolve (manifest unknown)"
@@ -560,7 +562,9 @@ class _Loader:
         else:
             layer = self._check_custom_manifest(manifest, ref)
         if layer is not None:
+            before = len(self.unreachable)
             artifact.archive = self.fetch_blob(ref, layer, f"{ref}#layer", size_req=shape_req)
+            artifact.unreachable = len(self.unreachable) > before
 
     def _parse_component_manifest(
         self, body: bytes, media_type: str, ref: OciReference, shape_req: str

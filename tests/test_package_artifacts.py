@@ -318,6 +318,18 @@ def test_unreachable_component_alone_leaves_the_verdict_incomplete(
     assert any(missing in note and "connection refused" in note for note in report["notes"])
 
 
+def test_component_on_an_unknown_host_is_unreachable(registry: LocalRegistry, tmp_path: Path) -> None:
+    """.invalid never resolves (RFC 6761); no registry answered, so nothing is judged either way."""
+    root = copy_tree(COMPOSE_APP, tmp_path / "app")
+    write_component(
+        root / "margo.yaml", UNREACHABLE_COMPONENT.replace("127.0.0.1:{port}", "unknown-host.invalid")
+    )
+    published = publish_package(root, registry.host, namespace="unknown-host")
+    code, report = check(published.reference, "--timeout", "5")
+    assert (code, report["unreachable"]) == (2, ["oci://unknown-host.invalid/acme/api:2.0.0"])
+    assert any("host name does not resolve" in note for note in report["notes"])
+
+
 def test_unreachable_component_never_hides_a_must_finding(registry: LocalRegistry, tmp_path: Path) -> None:
     root, missing = with_unreachable_component(tmp_path)
     published = publish_package(root, registry.host, namespace="reach", repository="tagged", tag="v1")

@@ -23,7 +23,6 @@ from margo_conformance._internal.archive_builder import entries_from_directory, 
 from margo_conformance._internal.local_registry import LocalRegistry
 from margo_conformance.cli import app
 from margo_conformance.config import Sut
-from margo_conformance.errors import EnvironmentProblem
 from margo_conformance.package.check import OCI_REQUIREMENTS
 from margo_conformance.package.mutants import load_faults, materialize
 from margo_conformance.package.publish import publish_package
@@ -160,15 +159,6 @@ def test_must_fault_is_non_conformant_in_the_text_report(tmp_path: Path) -> None
 # -- package check: registries -----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def registry() -> Iterator[LocalRegistry]:
-    try:
-        with LocalRegistry() as running:
-            yield running
-    except EnvironmentProblem as exc:
-        pytest.skip(f"no local OCI registry: {exc}")
-
-
 def fault_subjects(registry: LocalRegistry, workdir: Path) -> PackageSubjects:
     return PackageSubjects(Sut(), fixtures=PACKAGES, workdir=workdir, registry=lambda: registry)
 
@@ -233,6 +223,24 @@ def test_silent_registry_is_an_error_within_the_timeout(silent_registry: str) ->
     result = run_cli("package", "check", f"oci://{silent_registry}/x:1", "--timeout", "2")
     assert_usage_error(result, silent_registry, "2 s")
     assert time.monotonic() - started < 20
+
+
+def test_resolved_registry_that_refuses_is_one_line_naming_the_reference_and_address() -> None:
+    port = free_port()
+    reference = "oci://registry.example:5000/x:1"
+    result = run_cli(
+        "package", "check", reference, "--plain-http", "--resolve", f"registry.example:5000:127.0.0.1:{port}"
+    )
+    assert_usage_error(result, reference, f"resolved to 127.0.0.1:{port}", "connection refused")
+
+
+@pytest.mark.parametrize("entry", ["registry.example:5000", "registry.example:x:127.0.0.1"])
+def test_malformed_resolve_is_a_usage_error(entry: str) -> None:
+    assert_usage_error(run_cli("package", "check", "oci://h/x:1", "--resolve", entry), entry, "HOST:PORT")
+
+
+def test_as_an_unknown_kind_is_a_usage_error() -> None:
+    assert_usage_error(run_cli("package", "check", ".", "--as", "bundle"), "bundle", "oci-component")
 
 
 def test_unknown_persona_is_a_usage_error() -> None:

@@ -12,7 +12,11 @@ suite needs on top:
   (``oras.provider.Registry.push`` cannot set ``artifactType``; ``upload_manifest`` validates);
 * every failure is one line naming the reference: ``EnvironmentProblem`` when the registry cannot be
   used (unreachable, timeout, 5xx, credentials), ``NotFound`` (an ``InputError``) for an unknown
-  manifest or blob, ``InputError`` for any other refusal.
+  manifest or blob, ``InputError`` for any other refusal;
+* registries are reached as oras reaches them (``Reach``): ``--plain-http`` and
+  ``--resolve HOST:PORT:ADDRESS[:PORT]`` (a registry name served from another address, with TLS still
+  verified against the name), set once for a command with ``registry_reach`` so that every client the
+  command makes, also in code that does not take the options, uses them.
 """
 
 from __future__ import annotations
@@ -21,13 +25,20 @@ import hashlib
 import ipaddress
 import json
 import re
+import socket
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any, cast
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, cast
 
 import oras.provider  # type: ignore[import-untyped]
 import requests
+import urllib3.connection
+import urllib3.connectionpool
+import urllib3.exceptions
+import urllib3.util.connection
 from requests.adapters import HTTPAdapter
 
 from ..errors import EnvironmentProblem, InputError, MargoError, UsageError
@@ -176,15 +187,132 @@ def is_loopback(registry: str) -> bool:
         return False
 
 
+# -- how registries are reached (oras --plain-http, --resolve) ---------------------------------------
+
+_RESOLVE = re.compile(
+    r"^(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(?P<port>[0-9]{1,5}):"
+    r"(?P<address>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(?P<address_port>[0-9]{1,5}))?$"
+)
+
+
+def _bare(host: str) -> str:
+    return host.strip("[]").lower()
+
+
+@dataclass(frozen=True)
+class Reach:
+    """How a command reaches registries.
+
+    ``plain_http`` None keeps the default (plain HTTP for loopback names, HTTPS otherwise); True or
+    False forces it for every registry. ``resolve`` maps (host, port) to the (address, port) to connect
+    to instead; the request still names the host (Host header, TLS server name and certificate check).
+    """
+
+    plain_http: bool | None = None
+    resolve: Mapping[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, *, plain_http: bool | None, resolve: list[str] | tuple[str, ...] = ()) -> Reach:
+        """From the command-line spelling; ``UsageError`` naming a malformed ``--resolve`` entry."""
+        table: dict[tuple[str, int], tuple[str, int]] = {}
+        for entry in resolve:
+            match = _RESOLVE.match(entry.strip())
+            ports = [int(p) for p in (match["port"], match["address_port"] or match["port"])] if match else []
+            if match is None or not all(0 < p < 65536 for p in ports):
+                raise UsageError(f"--resolve {entry!r}: expected HOST:PORT:ADDRESS[:PORT]")
+            table[(_bare(match["host"]), ports[0])] = (_bare(match["address"]), ports[1])
+        return cls(plain_http=plain_http, resolve=table)
+
+    def target(self, registry: str, *, plain_http: bool) -> tuple[str, int] | None:
+        """Where ``registry`` (host[:port]) is served from, when ``resolve`` redirects it."""
+        host, port = _split_registry(registry, 80 if plain_http else 443)
+        return self.resolve.get((host, port))
+
+
+_REACH: ContextVar[Reach | None] = ContextVar("margo_registry_reach", default=None)
+
+
+def current_reach() -> Reach:
+    return _REACH.get() or Reach()
+
+
+@contextmanager
+def registry_reach(reach: Reach) -> Iterator[Reach]:
+    """Every ``OciClient`` made inside the block reaches registries as ``reach`` says."""
+    token = _REACH.set(reach)
+    try:
+        yield reach
+    finally:
+        _REACH.reset(token)
+
+
+def _split_registry(registry: str, default_port: int) -> tuple[str, int]:
+    if registry.startswith("["):
+        host, _, rest = registry[1:].partition("]")
+        return host.lower(), int(rest[1:]) if rest.startswith(":") else default_port
+    host, _, port = registry.partition(":")
+    return host.lower(), int(port) if port else default_port
+
+
+def _connect_resolved(conn: urllib3.connection.HTTPConnection, target: tuple[str, int]) -> socket.socket:
+    """urllib3's ``_new_conn`` with the TCP connection going to ``target`` instead of the host."""
+    where = f"{target[0]}:{target[1]} (for {conn.host}:{conn.port})"
+    try:
+        return urllib3.util.connection.create_connection(
+            target, conn.timeout, source_address=conn.source_address, socket_options=conn.socket_options
+        )
+    except TimeoutError as exc:
+        raise urllib3.exceptions.ConnectTimeoutError(conn, f"Connection to {where} timed out") from exc
+    except OSError as exc:
+        raise urllib3.exceptions.NewConnectionError(
+            conn, f"Failed to establish a new connection to {where}: {exc}"
+        ) from exc
+
+
+def _resolving_pools(
+    table: Mapping[tuple[str, int], tuple[str, int]],
+) -> dict[str, type[urllib3.connectionpool.HTTPConnectionPool]]:
+    """Connection pool classes whose connections go where ``table`` says (curl's --resolve)."""
+
+    class Http(urllib3.connection.HTTPConnection):
+        resolve: ClassVar[Mapping[tuple[str, int], tuple[str, int]]] = table
+
+        def _new_conn(self) -> socket.socket:
+            target = self.resolve.get((_bare(self.host), int(self.port or 80)))
+            return super()._new_conn() if target is None else _connect_resolved(self, target)
+
+    class Https(urllib3.connection.HTTPSConnection):
+        resolve: ClassVar[Mapping[tuple[str, int], tuple[str, int]]] = table
+
+        def _new_conn(self) -> socket.socket:
+            target = self.resolve.get((_bare(self.host), int(self.port or 443)))
+            return super()._new_conn() if target is None else _connect_resolved(self, target)
+
+    class HttpPool(urllib3.connectionpool.HTTPConnectionPool):
+        ConnectionCls = Http
+
+    class HttpsPool(urllib3.connectionpool.HTTPSConnectionPool):
+        ConnectionCls = Https
+
+    return {"http": HttpPool, "https": HttpsPool}
+
+
 # -- the client --------------------------------------------------------------------------------------
 
 
 class _TimeoutAdapter(HTTPAdapter):
-    """Gives every request of the session a (connect, read) timeout unless the caller set one."""
+    """Gives every request of the session a (connect, read) timeout unless the caller set one, and
+    connects to the ``resolve`` address of a redirected registry."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, resolve: Mapping[tuple[str, int], tuple[str, int]]) -> None:
+        self._resolve = resolve  # before super().__init__, which calls init_poolmanager
         super().__init__(max_retries=0)
         self._timeout = timeout
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        if self._resolve:
+            self.poolmanager.pool_classes_by_scheme = _resolving_pools(self._resolve)
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None:
@@ -237,9 +365,10 @@ def _registry_error(response: requests.Response) -> str:
 class OciClient:
     """Talks the OCI Distribution API to one registry.
 
-    ``plain_http`` defaults to True for loopback registries (127.0.0.1, localhost, ::1) and False
-    (HTTPS with certificate verification) for every other host. ``timeout`` bounds each connect and
-    each read; ``transfer_timeout`` bounds the whole body of one response.
+    ``plain_http`` None takes the command's ``Reach``; when that leaves it open too, True for loopback
+    registries (127.0.0.1, localhost, ::1) and False (HTTPS with certificate verification) for every
+    other host. The ``Reach``'s ``resolve`` table applies. ``timeout`` bounds each connect and each read;
+    ``transfer_timeout`` bounds the whole body of one response.
     """
 
     def __init__(
@@ -251,11 +380,16 @@ class OciClient:
         transfer_timeout: float = 300.0,
     ) -> None:
         self.registry = registry
-        self.plain_http = is_loopback(registry) if plain_http is None else plain_http
+        reach = current_reach()
+        if plain_http is None:
+            plain_http = is_loopback(registry) if reach.plain_http is None else reach.plain_http
+        self.plain_http = plain_http
+        target = reach.target(registry, plain_http=plain_http)
+        self._served_from = f" (resolved to {target[0]}:{target[1]})" if target else ""
         self.timeout = timeout
         self.transfer_timeout = transfer_timeout
         self._oras = oras.provider.Registry(hostname=registry, insecure=self.plain_http, auth_backend="token")
-        adapter = _TimeoutAdapter(timeout)
+        adapter = _TimeoutAdapter(timeout, reach.resolve)
         self._oras.session.mount("http://", adapter)
         self._oras.session.mount("https://", adapter)
         self._base = f"{'http' if self.plain_http else 'https'}://{registry}"
@@ -291,7 +425,8 @@ class OciClient:
             return _DO_REQUEST(self._oras, url, method, data=data, headers=dict(headers or {}), stream=stream)
         except requests.RequestException as exc:
             raise EnvironmentProblem(
-                f"{where}: registry {self.registry} unreachable: {_failure_reason(exc, self.timeout)}"
+                f"{where}: registry {self.registry}{self._served_from} unreachable: "
+                f"{_failure_reason(exc, self.timeout)}"
             ) from None
         except ValueError as exc:  # oras-py: "Cannot respond to request for authentication."
             raise EnvironmentProblem(f"{where}: registry {self.registry} refused access: {exc}") from None

@@ -10,19 +10,41 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import UsageError
-from ..package.check import PackageReport, check_package
+from .._internal.oci import Reach, registry_reach
+from ..errors import EnvironmentProblem, UsageError
+from ..package.check import KINDS, PackageReport, check_package
 from ..signing.package_check import Trust, check_signatures
 
 app = typer.Typer(help="Application packages: check them against the pin, sign them.", no_args_is_help=True)
 
-EXIT_CONFORMANT, EXIT_NON_CONFORMANT = 0, 1
-TIMEOUT_HELP = "Seconds to wait for each registry request"
+EXIT_CONFORMANT, EXIT_NON_CONFORMANT, EXIT_INCOMPLETE = 0, 1, 2
+EXIT_BY_VERDICT = {
+    "conformant": EXIT_CONFORMANT,
+    "non-conformant": EXIT_NON_CONFORMANT,
+    "incomplete": EXIT_INCOMPLETE,
+}
+TIMEOUT_HELP = "Seconds to wait for each registry connect and each read"
+PlainHttp = Annotated[
+    bool, typer.Option("--plain-http", help="Reach every registry over plain HTTP instead of HTTPS (as oras)")
+]
+Resolve = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--resolve",
+        metavar="HOST:PORT:ADDRESS[:PORT]",
+        help="Connect to ADDRESS:PORT for registry HOST:PORT (repeatable; TLS still checks HOST), as oras",
+    ),
+]
 
 
 @app.command("check")
 def check(
-    target: Annotated[str, typer.Argument(help="Package directory, .tar.gz archive, or oci://HOST/REPO:TAG")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="Package folder or .tar.gz, Compose archive, Helm chart (.tgz or folder), or oci://HOST/REPO:TAG"
+        ),
+    ],
     trust_policy: Annotated[
         Path | None, typer.Option(help="Notary trust policy (trustpolicy.json, version 1.0); see below")
     ] = None,
@@ -31,8 +53,31 @@ def check(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
     timeout: Annotated[float, typer.Option(help=TIMEOUT_HELP)] = 10.0,
+    kind: Annotated[
+        str | None,
+        typer.Option("--as", metavar="KIND", help=f"Read the target as KIND: {', '.join(KINDS)} (see below)"),
+    ] = None,
+    plain_http: PlainHttp = False,
+    resolve: Resolve = None,
 ) -> None:
-    """Check a package: exit 0 conformant, 1 non-conformant, 2 usage or I/O error.
+    """Check a package or one component artifact: exit 0 conformant, 1 non-conformant (any MUST
+    finding), 2 incomplete (no MUST finding, but a reference could not be fetched) or usage/I/O error.
+
+    The target is told apart by its content (files inside; an oci:// manifest's artifactType and
+    media types); --as KIND forces one of:
+      package          a package folder: the Application Description at its root, components/ beside it
+      package-archive  a package folder as a gzip'd tar (.tar.gz)
+      compose          one Compose archive: a .tar.gz of one folder holding compose.yaml (SUP-01 alone)
+      helm             one Helm chart: packaged (.tgz) or a chart folder
+      oci-package      oci://… an application package (artifactType application/vnd.margo.app.v1+json)
+      oci-component    oci://… one Compose or Helm component artifact
+    A package folder finds a component's archive as components/NAME.tar.gz (.tgz for Helm) or
+    components/NAME-REVISION.tar.gz, else packs components/NAME/.
+
+    A part that cannot be fetched (unknown host, connection refused, timeout, a 404 from a --resolve
+    mirror) is listed as not checked and never hides the findings on the rest; --json then gives
+    "verdict": "incomplete" and the references under "unreachable". A package whose own manifest cannot
+    be fetched is an error (exit 2, one line).
 
     With --trust-policy and --trust-store (oci:// targets only) the Notary Project signatures of the
     signing profile (SUP-03) are verified too: on the package manifest and on the manifest of every
@@ -52,14 +97,15 @@ def check(
     a policy names must exist and hold a certificate; symlinks are refused.
     """
     trust = _trust(target, trust_policy, trust_store)
-    report = check_package(target, timeout=timeout)
-    if trust is not None:
-        check_signatures(target, trust, timeout=timeout).apply_to(report)
+    with registry_reach(Reach.parse(plain_http=plain_http or None, resolve=resolve or [])):
+        report = check_package(target, timeout=timeout, kind=kind)
+        if trust is not None:
+            _check_signatures(report, target, trust, timeout)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
         render(report, Console())
-    raise typer.Exit(EXIT_CONFORMANT if report.conformant else EXIT_NON_CONFORMANT)
+    raise typer.Exit(EXIT_BY_VERDICT[report.verdict])
 
 
 @app.command("sign")
@@ -71,6 +117,8 @@ def sign(
         str | None, typer.Option(help="ES256 (EC key) or PS256 (RSA key); default: the one the key fits")
     ] = None,
     timeout: Annotated[float, typer.Option(help=TIMEOUT_HELP)] = 10.0,
+    plain_http: PlainHttp = False,
+    resolve: Resolve = None,
 ) -> None:
     """Sign an artifact's manifest with a Notary JWS signature and attach it as an OCI referrer.
 
@@ -80,10 +128,26 @@ def sign(
     """
     from ..signing.material import sign_reference  # cryptography's key loading only when asked for
 
-    signed, alg = sign_reference(reference, key, cert, algorithm=algorithm, timeout=timeout)
+    with registry_reach(Reach.parse(plain_http=plain_http or None, resolve=resolve or [])):
+        signed, alg = sign_reference(reference, key, cert, algorithm=algorithm, timeout=timeout)
     listed = f"referrers tag {signed.referrers_tag}" if signed.referrers_tag else "the Referrers API"
     typer.echo(f"signed {signed.subject.digest} ({alg}) of {reference}")
     typer.echo(f"signature manifest {signed.signature_digest}, listed through {listed}")
+
+
+def _check_signatures(report: PackageReport, target: str, trust: Trust, timeout: float) -> None:
+    """SUP-03 on a package and the components it names; a registry that cannot be reached leaves the
+    signatures unchecked (the verdict incomplete) instead of hiding the findings already made."""
+    if report.kind != "oci-package":
+        raise UsageError(
+            f"{target} is an {report.kind}: signatures are verified from a package (oci-package), "
+            "which names the components whose signatures are verified too"
+        )
+    try:
+        check_signatures(target, trust, timeout=timeout).apply_to(report)
+    except EnvironmentProblem as exc:
+        report.unreachable.setdefault(target, str(exc))
+        report.notes.append(f"signatures not checked: {exc}")
 
 
 def _trust(target: str, policy: Path | None, store: Path | None) -> Trust | None:
@@ -114,9 +178,15 @@ def render(report: PackageReport, console: Console) -> None:
     must = sum(1 for f in report.findings if f.level.breaks_conformance)
     weaker = len(report.findings) - must
     checked = len(report.verdicts())
-    if report.conformant:
+    if report.verdict == "conformant":
         console.print(
             f"[green]conformant[/]: {report.origin} ({checked} requirements checked, {weaker} warnings)"
+        )
+    elif report.verdict == "incomplete":
+        console.print(
+            f"[yellow]incomplete[/]: {report.origin} ({len(report.unreachable)} references not fetched: "
+            f"{', '.join(sorted(report.unreachable))}; no MUST finding on the rest, {weaker} warnings)",
+            soft_wrap=True,
         )
     else:
         console.print(

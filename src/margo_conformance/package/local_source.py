@@ -1,4 +1,4 @@
-"""Loading a package from a directory or from a gzip'd tar of one.
+"""Loading a package from a directory or from a gzip'd tar of one, or a lone Compose archive or Helm chart.
 
 Directory layout (PKG-002, plus our convention for component artifacts kept beside the package):
 
@@ -8,18 +8,27 @@ Directory layout (PKG-002, plus our convention for component artifacts kept besi
       components/<name>.tar.gz        optional: the Compose archive of component <name>
       components/<name>.tgz           optional: the packaged Helm chart of component <name>
       components/<name>.blob          optional: the OCI blob of a custom component <name>
+                                      (each also as <name>-<revision>.<suffix>, the revision being
+                                      the component's properties.revision)
       components/<name>/              optional: the component's source folder, archived here the way
                                       SUP-01 prescribes (one top-level folder named <name>)
 
 In a registry (``oci://``) the components live at their ``repository``/``revision``; locally they
 can only be checked when they sit under ``components/``.
+
+``local_kind`` tells a target apart by what it holds: a folder with ``Chart.yaml`` is a Helm chart, any
+other folder a package; a gzip'd tar of one folder holding ``Chart.yaml`` is a packaged chart, one
+holding a Compose file (and no Application Description) a Compose archive, anything else a package
+archive.
 """
 
 from __future__ import annotations
 
 import shutil
+import tarfile
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -33,6 +42,111 @@ from .model import ComponentArtifact, LoadedPackage
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 ARTIFACT_SUFFIX = {"compose": ".tar.gz", "helm": ".tgz", "custom": ".blob"}
+COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+CHART_FILE = "Chart.yaml"
+MAX_PROBE_BYTES = 1024 * 1024  # a root YAML read to tell a description from a Compose file
+
+
+def local_kind(path: Path) -> str:
+    """ "package", "package-archive", "compose" or "helm", by the target's content (module docstring)."""
+    if path.is_dir():
+        return "helm" if (path / CHART_FILE).is_file() else "package"
+    try:
+        with tar_safety.open_tar_gz(_read_bytes(path)) as tar:
+            top = _single_top(tar)
+            if top is None:
+                return "package-archive"
+            files = {_member_name(m): m for m in tar.getmembers() if m.isfile()}
+            if f"{top}/{CHART_FILE}" in files:
+                return "helm"
+            roots = [
+                m for name, m in files.items() if name.count("/") == 1 and name.endswith((".yaml", ".yml"))
+            ]
+            has_compose = any(f"{top}/{name}" in files for name in COMPOSE_NAMES)
+            if has_compose and not any(_is_description(_yaml_member(tar, m)) for m in roots):
+                return "compose"
+    except InputError:
+        pass  # not a gzip'd tar: the package archive loader says so
+    return "package-archive"
+
+
+def load_compose_archive(path: Path) -> LoadedPackage:
+    """A lone Compose archive (a folder is packed as SUP-01 prescribes): judged by SUP-01 alone, as
+    the component named by its top-level folder."""
+    data = pack_directory(path, top=path.name) if path.is_dir() else _read_bytes(path)
+    return _lone(path, "compose", _top_of(data) or path.name, data)
+
+
+def load_helm_chart(path: Path) -> LoadedPackage:
+    """A lone Helm chart, packaged (``.tgz``) or a chart folder, as the component its Chart.yaml names."""
+    if path.is_dir():
+        chart = _chart_name(_read_text(path / CHART_FILE)) if (path / CHART_FILE).is_file() else None
+        data = pack_directory(path, top=chart or path.name)
+    else:
+        data = _read_bytes(path)
+    return _lone(path, "helm", _chart_name_in(data) or path.name, data)
+
+
+def _lone(path: Path, kind: str, name: str, data: bytes) -> LoadedPackage:
+    return LoadedPackage(
+        origin=str(path),
+        description_location=str(path),
+        description_text=None,
+        kind=kind,
+        components=[ComponentArtifact(name=name, deployment_type=kind, location=str(path), archive=data)],
+    )
+
+
+def _member_name(member: tarfile.TarInfo) -> str:
+    return "/".join(p for p in member.name.split("/") if p not in ("", "."))
+
+
+def _single_top(tar: tarfile.TarFile) -> str | None:
+    tops = tar_safety.top_level_names(tar, safe_only=True)
+    return next(iter(tops)) if len(tops) == 1 else None
+
+
+def _yaml_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> Any:
+    handle = tar.extractfile(member) if member.size <= MAX_PROBE_BYTES else None
+    try:
+        return yaml.load(handle.read(), Loader=SAFE_LOADER) if handle else None
+    except yaml.YAMLError:
+        return None
+
+
+def _is_description(document: Any) -> bool:
+    return isinstance(document, dict) and "deploymentProfiles" in document
+
+
+def _top_of(data: bytes) -> str | None:
+    try:
+        with tar_safety.open_tar_gz(data) as tar:
+            return _single_top(tar)
+    except InputError:
+        return None  # the archive checks report it
+
+
+def _chart_name_in(data: bytes) -> str | None:
+    try:
+        with tar_safety.open_tar_gz(data) as tar:
+            top = _single_top(tar)
+            member = next(
+                (m for m in tar.getmembers() if m.isfile() and _member_name(m) == f"{top}/{CHART_FILE}"), None
+            )
+            document = _yaml_member(tar, member) if member is not None else None
+    except InputError:
+        return None  # the chart checks report it
+    return _chart_name(document)
+
+
+def _chart_name(document: Any) -> str | None:
+    if isinstance(document, str):
+        try:
+            document = yaml.load(document, Loader=SAFE_LOADER)
+        except yaml.YAMLError:
+            return None
+    name = document.get("name") if isinstance(document, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 def load_from_directory(root: Path, *, origin: str | None = None) -> LoadedPackage:
@@ -71,7 +185,9 @@ def load_from_archive(path: Path) -> LoadedPackage:
         try:
             tar_safety.extract_safely(tar, workdir)
             root = _package_root(workdir)
-            return load_from_directory(root, origin=str(path))
+            loaded = load_from_directory(root, origin=str(path))
+            loaded.kind = "package-archive"
+            return loaded
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -112,7 +228,9 @@ def _local_components(root: Path, description_text: str) -> list[ComponentArtifa
             name = component.get("name") if isinstance(component, dict) else None
             if not isinstance(name, str):
                 continue
-            path, archive = component_archive(root, name, kind)
+            properties = component.get("properties")
+            revision = properties.get("revision") if isinstance(properties, dict) else None
+            path, archive = component_archive(root, name, kind, revision=revision)
             artifacts.append(
                 ComponentArtifact(
                     name=name, deployment_type=kind, location=str(path.relative_to(root)), archive=archive
@@ -121,12 +239,20 @@ def _local_components(root: Path, description_text: str) -> list[ComponentArtifa
     return artifacts
 
 
-def component_archive(root: Path, name: str, kind: str) -> tuple[Path, bytes | None]:
-    """The archive file of a component, else its source folder packed, else nothing."""
-    archive = root / "components" / f"{name}{ARTIFACT_SUFFIX.get(kind, '')}"
+def component_archive(
+    root: Path, name: str, kind: str, *, revision: object = None
+) -> tuple[Path, bytes | None]:
+    """The archive file of a component (``<name>.<suffix>``, else ``<name>-<revision>.<suffix>``), else
+    its source folder packed, else nothing."""
+    suffix = ARTIFACT_SUFFIX.get(kind, "")
+    archive = root / "components" / f"{name}{suffix}"
+    candidates = [archive]
+    if isinstance(revision, (str, int, float)) and str(revision).strip():
+        candidates.append(root / "components" / f"{name}-{str(revision).strip()}{suffix}")
     folder = root / "components" / name
-    if kind in ARTIFACT_SUFFIX and archive.is_file():
-        return archive, _read_bytes(archive)
+    for candidate in candidates:
+        if kind in ARTIFACT_SUFFIX and candidate.is_file():
+            return candidate, _read_bytes(candidate)
     if kind in ARTIFACT_SUFFIX and folder.is_dir():
         return folder, pack_directory(folder, top=name)
     return archive, None

@@ -20,6 +20,7 @@ class ComponentArtifact:
     deployment_type: str  # "compose" | "helm" | "custom", from the deployment profile
     location: str  # where it came from, for findings: a file path or an oci:// reference
     archive: bytes | None = None
+    unreachable: bool = False  # its manifest or archive could not be fetched (not judged either way)
 
 
 @dataclass
@@ -32,3 +33,6 @@ class LoadedPackage:
     resources: dict[str, bytes] = field(default_factory=dict)  # relative path -> bytes
     components: list[ComponentArtifact] = field(default_factory=list)
     findings: Findings = field(default_factory=Findings)  # found while loading (layout, OCI shape)
+    kind: str = "package"  # what the target is, a name of package.check.KINDS
+    unreachable: dict[str, str] = field(default_factory=dict)  # reference -> why it could not be fetched
+    notes: list[str] = field(default_factory=list)  # how a verdict was reached where an erratum decided

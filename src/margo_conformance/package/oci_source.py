@@ -11,7 +11,8 @@ layers, then every component artifact the description's deployment profiles refe
 * REG-009: exactly one description layer; every other layer is a Margo resource layer
   (``application/vnd.margo.app.(icon|descriptionFile|licenseFile|releaseNotes).v1+<fmt>``) marked with
   ``org.margo.app.resource``;
-* REG-005: the tag equals ``metadata.version``;
+* REG-005 (read with INC-019): the tag equals ``metadata.version``, or a tag equal to it names the same
+  manifest (so ``latest`` beside ``1.2.0`` is fine);
 * REG-010: each Compose component's ``repository``/``revision`` resolves to a manifest whose layer the
   registry holds;
 * REG-011 / REG-012 / REG-017: the Compose component manifest's shape and layer annotations, and the
@@ -27,8 +28,14 @@ mis-shaped artifact is reported under the requirement of its profile type (``RES
 ``application/vnd.cncf.helm.chart.content.v1.tar+gzip``; APPD-110), a custom artifact one OCI blob
 (one layer; CUST-001).
 
-Network trouble raises ``EnvironmentProblem`` (one line naming the reference); an unknown package
-manifest raises ``InputError``; every wait is bounded by ``timeout``.
+A target can also be a lone component artifact (a Compose archive or a Helm chart in the registry),
+told apart from a package by its manifest (``artifact_kind``) or forced with ``kind``; it is judged as
+a component is inside a package.
+
+Network trouble on the target itself raises ``EnvironmentProblem`` (one line naming the reference); an
+unknown target manifest raises ``InputError``. Once the target's manifest is in hand, a part that cannot
+be fetched (registry unreachable, refused, timed out; a 404 from a ``--resolve`` mirror) is recorded in
+``unreachable`` and the rest is still checked. Every wait is bounded by ``timeout``.
 """
 
 from __future__ import annotations
@@ -55,8 +62,9 @@ from .._internal.oci import (
     OciClient,
     OciReference,
     check_digest_format,
+    current_reach,
 )
-from ..errors import InputError, MargoError, UsageError
+from ..errors import EnvironmentProblem, InputError, MargoError, UsageError
 from ..findings import Findings
 from ..registry import make_finding
 from .model import ComponentArtifact, LoadedPackage
@@ -94,19 +102,49 @@ def load_from_oci(
     timeout: float = 10.0,
     max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES,
     plain_http: bool | None = None,
+    kind: str | None = None,
 ) -> LoadedPackage:
-    """Pull the package at ``reference`` (``oci://host[:port]/repo:tag`` or ``…@sha256:…``).
+    """Pull the package or component artifact at ``reference`` (``oci://host[:port]/repo:tag`` or
+    ``…@sha256:…``).
 
-    ``plain_http`` None means: plain HTTP for loopback registries, HTTPS for every other host.
+    ``kind`` "package" or "component" forces how the target is read; None tells them apart by the
+    manifest. ``plain_http`` None means: as the command's ``Reach`` says (by default plain HTTP for
+    loopback registries, HTTPS for every other host).
     """
     ref = OciReference.parse(reference)
     if ref.tag is None and ref.digest is None:
         raise UsageError(f"{reference}: name a tag or a digest (oci://host/repo:tag)")
     loader = _Loader(ref, timeout=timeout, max_blob_bytes=max_blob_bytes, plain_http=plain_http)
     try:
-        return loader.run()
+        return loader.run(kind)
     finally:
         loader.close()
+
+
+def artifact_kind(manifest: Mapping[str, Any]) -> str | None:
+    """What an OCI manifest holds, by its artifactType and media types: "package", "helm" or
+    "compose" (Margo's shape or the forbidden ``docker compose publish`` one); None when unknown."""
+    config = manifest.get("config")
+    config_type = config.get("mediaType") if isinstance(config, Mapping) else None
+    raw = manifest.get("layers")
+    layer_types = (
+        {str(layer.get("mediaType")) for layer in raw if isinstance(layer, Mapping)}
+        if isinstance(raw, list)
+        else set()
+    )
+    artifact_type = manifest.get("artifactType")
+    if artifact_type == APP_ARTIFACT_TYPE or DESCRIPTION_MEDIA_TYPE in layer_types:
+        return "package"
+    if config_type == HELM_CONFIG or HELM_CHART in layer_types:
+        return "helm"
+    if (
+        artifact_type in (COMPOSE_ARTIFACT_TYPE, DOCKER_COMPOSE_ARTIFACT_TYPE)
+        or config_type == DOCKER_COMPOSE_CONFIG
+        or COMPOSE_LAYER_MEDIA_TYPE in layer_types
+        or any(kind.startswith(DOCKER_COMPOSE_MEDIA_PREFIX) for kind in layer_types)
+    ):
+        return "compose"
+    return None
 
 
 # -- helpers -----------------------------------------------------------------------------------------
@@ -215,6 +253,8 @@ class _Loader:
     max_blob_bytes: int
     plain_http: bool | None
     findings: Findings = field(default_factory=Findings)
+    unreachable: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     _clients: dict[str, OciClient] = field(default_factory=dict)
 
     def client(self, registry: str) -> OciClient:
@@ -237,6 +277,9 @@ class _Loader:
         digest = str(descriptor["digest"])
         try:
             data = self.client(ref.registry).get_blob(ref.repository, digest, max_bytes=self.max_blob_bytes)
+        except EnvironmentProblem as exc:
+            self.unreachable[str(OciReference(ref.registry, ref.repository, digest=digest))] = str(exc)
+            return None
         except DigestMismatch as exc:
             self.add(
                 "REG-016", location, f"blob digest verification failed: {exc.actual} served for {digest}"
@@ -256,23 +299,42 @@ class _Loader:
 
     # -- the package manifest ---------------------------------------------------------------------
 
-    def run(self) -> LoadedPackage:
+    def run(self, kind: str | None = None) -> LoadedPackage:
         ref = self.ref
-        body, media_type, _digest = self.client(ref.registry).get_manifest(ref.repository, ref.reference)
+        body, media_type, digest = self.client(ref.registry).get_manifest(ref.repository, ref.reference)
         package = LoadedPackage(
-            origin=str(ref), description_location=f"{ref}#margo.yaml", description_text=None
+            origin=str(ref),
+            description_location=f"{ref}#margo.yaml",
+            description_text=None,
+            findings=self.findings,
+            kind="oci-package",
+            unreachable=self.unreachable,
+            notes=self.notes,
         )
-        package.findings = self.findings
         manifest = self._parse_manifest(body, media_type, str(ref))
         if manifest is None:
             return package
+        found = artifact_kind(manifest)
+        if kind == "component" or (kind is None and found in ("compose", "helm")):
+            return self._lone_component(package, "helm" if found == "helm" else "compose", body, media_type)
         layers = self._check_app_manifest(manifest, str(ref))
         description = self._load_description(package, layers)
         self._load_resources(package, layers, description)
         if description is not None:
-            self._check_tag(description, package.description_location)
+            self._check_tag(description, package.description_location, digest)
             for component in iter_components(description):
                 package.components.append(self._load_component(component))
+        return package
+
+    def _lone_component(
+        self, package: LoadedPackage, kind: str, body: bytes, media_type: str
+    ) -> LoadedPackage:
+        """The target is one component artifact: judged as a component of that type inside a package."""
+        name = self.ref.repository.rsplit("/", 1)[-1]
+        artifact = ComponentArtifact(name=name, deployment_type=kind, location=str(self.ref))
+        self._judge_component(artifact, self.ref, self.ref.tag, body, media_type)
+        package.kind = "oci-component"
+        package.components.append(artifact)
         return package
 
     def _parse_manifest(self, body: bytes, media_type: str, location: str) -> dict[str, Any] | None:
@@ -387,7 +449,9 @@ class _Loader:
                     f"{path!r} is the {role} but its layer has media type {titled['mediaType']!r}",
                 )
 
-    def _check_tag(self, description: Any, location: str) -> None:
+    def _check_tag(self, description: Any, location: str, digest: str) -> None:
+        """REG-005 as INC-019 reads it: the tag is the version, or a tag equal to the version names
+        this same manifest (other tags, such as latest, are tolerated)."""
         if self.ref.tag is None:
             return  # pulled by digest: there is no tag to compare
         try:
@@ -395,9 +459,35 @@ class _Loader:
         except (KeyError, TypeError):
             return  # the schema checks report a missing version
         version_text = str(version).strip()
-        if _normalise_semver(self.ref.tag) != _normalise_semver(version_text):
+        if _normalise_semver(self.ref.tag) == _normalise_semver(version_text):
+            return
+        version_tag = version_text.replace("+", "_")
+        try:
+            version_ref = self.ref.with_tag(version_tag)
+        except UsageError:
+            self.add("REG-005", location, f"metadata.version {version_text!r} cannot be an OCI tag")
+            return
+        try:
+            _, _, version_digest = self.client(self.ref.registry).get_manifest(
+                self.ref.repository, version_tag
+            )
+        except NotFound:
+            version_digest = None
+        except (EnvironmentProblem, DigestMismatch) as exc:
+            self.unreachable[str(version_ref)] = str(exc)
+            return
+        if version_digest == digest:
+            self.notes.append(
+                f"REG-005: tag {self.ref.tag!r} is not metadata.version, but tag {version_tag!r} names the "
+                "same manifest (INC-019: additional tags are tolerated)"
+            )
+        else:
+            names = "names another manifest" if version_digest else "does not exist"
             self.add(
-                "REG-005", location, f"tag {self.ref.tag!r} differs from metadata.version {version_text!r}"
+                "REG-005",
+                location,
+                f"tag {self.ref.tag!r} differs from metadata.version {version_text!r}, and the tag "
+                f"{version_tag!r} {names}",
             )
 
     # -- components -------------------------------------------------------------------------------
@@ -410,7 +500,7 @@ class _Loader:
         )
         if component.deployment_type not in RESOLVE_REQ:
             return artifact  # the schema checks report an unknown profile type
-        req, shape_req = RESOLVE_REQ[component.deployment_type], SHAPE_REQ[component.deployment_type]
+        req = RESOLVE_REQ[component.deployment_type]
         where = f"{self.ref}#{component.where}"
         if component.repository is None or component.revision is None:
             self.add(req, where, f"component {component.name!r} lacks properties.repository or .revision")
@@ -429,9 +519,19 @@ class _Loader:
             )
             return artifact
         artifact.location = str(ref)
+        client = self.client(ref.registry)
         try:
-            body, media_type, _ = self.client(ref.registry).get_manifest(ref.repository, ref.reference)
-        except NotFound:
+            body, media_type, _ = client.get_manifest(ref.repository, ref.reference)
+        except EnvironmentProblem as exc:
+            self.unreachable[str(ref)] = str(exc)
+            artifact.unreachable = True
+            return artifact
+        except NotFound as exc:
+            if current_reach().target(ref.registry, plain_http=client.plain_http):
+                # a --resolve mirror may simply not carry it: not the publisher's registry's answer
+                self.unreachable[str(ref)] = f"{exc} (at the --resolve address)"
+                artifact.unreachable = True
+                return artifact
             self.add(
                 req, str(ref), f"component {component.name!r}: {ref} does not resolve (manifest unknown)"
             )
@@ -439,18 +539,32 @@ class _Loader:
         except DigestMismatch as exc:
             self.add("REG-016", str(ref), f"component manifest digest verification failed: {exc}")
             return artifact
+        self._judge_component(artifact, ref, str(component.revision), body, media_type)
+        return artifact
+
+    def _judge_component(
+        self,
+        artifact: ComponentArtifact,
+        ref: OciReference,
+        revision: str | None,
+        body: bytes,
+        media_type: str,
+    ) -> None:
+        """The component manifest's shape, then its archive (verified) into ``artifact.archive``."""
+        shape_req = SHAPE_REQ[artifact.deployment_type]
         manifest = self._parse_component_manifest(body, media_type, ref, shape_req)
         if manifest is None:
-            return artifact
-        if component.deployment_type == "compose":
-            layer = self._check_compose_manifest(manifest, ref, str(component.revision))
-        elif component.deployment_type == "helm":
+            return
+        if artifact.deployment_type == "compose":
+            layer = self._check_compose_manifest(manifest, ref, revision)
+        elif artifact.deployment_type == "helm":
             layer = self._check_helm_manifest(manifest, ref)
         else:
             layer = self._check_custom_manifest(manifest, ref)
         if layer is not None:
+            before = len(self.unreachable)
             artifact.archive = self.fetch_blob(ref, layer, f"{ref}#layer", size_req=shape_req)
-        return artifact
+            artifact.unreachable = len(self.unreachable) > before
 
     def _parse_component_manifest(
         self, body: bytes, media_type: str, ref: OciReference, shape_req: str
@@ -491,7 +605,7 @@ class _Loader:
         return layers[0]
 
     def _check_compose_manifest(
-        self, manifest: Mapping[str, Any], ref: OciReference, revision: str
+        self, manifest: Mapping[str, Any], ref: OciReference, revision: str | None
     ) -> Mapping[str, Any] | None:
         """REG-017, REG-011, REG-012; the layer to fetch (the compose-typed one, else a sole layer)."""
         location = str(ref)
@@ -552,7 +666,10 @@ class _Loader:
         self._check_compose_annotations(layer, location, revision)
         return layer
 
-    def _check_compose_annotations(self, layer: Mapping[str, Any], location: str, revision: str) -> None:
+    def _check_compose_annotations(
+        self, layer: Mapping[str, Any], location: str, revision: str | None
+    ) -> None:
+        """REG-012; ``revision`` None (a lone component pulled by digest) has no tag to compare."""
         annotations = _annotations(layer)
         where = f"{location}#layer"
         kind = annotations.get(COMPONENT_TYPE_ANNOTATION)
@@ -561,7 +678,7 @@ class _Loader:
         version = annotations.get(COMPONENT_VERSION_ANNOTATION)
         if version is None:
             self.add("REG-012", where, f"the {COMPONENT_VERSION_ANNOTATION} annotation is missing")
-        elif _normalise_semver(version) != _normalise_semver(revision):
+        elif revision is not None and _normalise_semver(version) != _normalise_semver(revision):
             self.add(
                 "REG-012",
                 where,

@@ -243,7 +243,9 @@ def _publish_components(
     done: set[tuple[str, str]] = set()
     for component in iter_components(description):
         data = (
-            component_archive(root, component.name, component.deployment_type)[1] if component.name else None
+            component_archive(root, component.name, component.deployment_type, revision=component.revision)[1]
+            if component.name
+            else None
         )
         if data is None or component.repository is None or component.revision is None:
             continue  # nothing to push, or nowhere to push it: the loader reports the latter

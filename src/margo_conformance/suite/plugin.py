@@ -26,6 +26,7 @@ from ..paths import suite_root
 from ..registry import Registry
 from ..verdicts import Verdict
 from .catalogue import TAG_FAMILIES
+from .report_html import write_html
 from .results import RunResults, ScenarioResult, summary_line, write_junit, write_results
 
 SUT_KEY = pytest.StashKey[Sut]()
@@ -182,17 +183,12 @@ def _classify(
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         return Verdict.SKIPPED, reason.removeprefix("Skipped: "), False
     if isinstance(error, AssertionError) and report.when == "call":
-        return Verdict.FAIL, _first_lines(str(error)), False
+        return Verdict.FAIL, str(error), False  # whole: results.py shortens it and keeps it as evidence
     return (
         Verdict.INCONCLUSIVE,
-        _first_lines(f"{type(error).__name__}: {error}" if error else report.longreprtext),
+        f"{type(error).__name__}: {error}" if error else report.longreprtext,
         True,
     )
-
-
-def _first_lines(text: str, count: int = 12) -> str:
-    lines = text.strip().splitlines()
-    return "\n".join(lines[:count]) + ("\n…" if len(lines) > count else "")
 
 
 @pytest.hookimpl(trylast=True)
@@ -246,6 +242,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     target, junit = config.getoption("--margo-results"), config.getoption("--margo-junit")
     if target:
         write_results(data, Path(target))
+        write_html(data, Path(target).with_name("report.html"))  # the person's reading, beside results.yaml
     if junit:
         write_junit(data, Path(junit))
 

@@ -1,10 +1,15 @@
-"""The results tree of one run. results.yaml, junit.xml and the console summary are renderings of the
-same data (``RunResults.as_dict``), so they agree on every verdict and every count; cucumber.json is
-pytest-bdd's own step-level record."""
+"""The results tree of one run. results.yaml, junit.xml, report.html and the console summary are
+renderings of the same data (``RunResults.as_dict``), so they agree on every verdict and every count;
+cucumber.json is pytest-bdd's own step-level record.
+
+The tree carries the evidence a certifier reads: each requirement's text, source and errata, the
+requirements no scenario covers (with the recorded reason), and per scenario the whole failure text
+(redacted, bounded), not only the first lines the console and junit.xml show."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,8 +20,13 @@ from typing import Any
 import yaml
 
 from .. import __version__
+from ..paths import pin_dir
 from ..registry import Registry
 from ..verdicts import Verdict
+from .catalogue import covered_pairs
+
+MESSAGE_LINES = 12  # of a reason, in the console, junit.xml and results.yaml's ``message``
+EVIDENCE_MAX_CHARS = 64_000  # of a scenario's whole failure text in ``evidence``; a runaway body is cut
 
 
 @dataclass
@@ -30,7 +40,7 @@ class ScenarioResult:
     level: str
     profile: str
     duration_s: float
-    message: str = ""
+    message: str = ""  # the whole reason (a failure's text with its evidence); rendered cut and in full
     suite_error: bool = False  # the suite broke, as opposed to the subject failing
 
     def as_dict(self) -> dict[str, Any]:
@@ -46,7 +56,10 @@ class ScenarioResult:
             "duration_s": round(self.duration_s, 3),
         }
         if self.message:
-            data["message"] = self.message
+            whole = redact_text(self.message.strip())
+            data["message"] = first_lines(whole)
+            if data["message"] != whole:
+                data["evidence"] = bounded(whole)
         if self.suite_error:
             data["suite_error"] = True
         return data
@@ -107,8 +120,29 @@ class RunResults:
     def counts(self) -> dict[str, int]:
         return {v.value: sum(1 for s in self.scenarios if s.verdict is v) for v in Verdict}
 
+    def uncovered(self, registry: Registry, suite_root: Path) -> list[dict[str, Any]]:
+        """Testable MUST requirements of the run's personas that no scenario covers, with the reason the
+        registry records (a certifier must see what the run could not have decided)."""
+        covered = covered_pairs(suite_root / "features")
+        found: dict[str, dict[str, Any]] = {}
+        for persona in sorted({s.persona for s in self.scenarios}):
+            for requirement in registry.uncovered(covered, persona=persona):
+                found.setdefault(
+                    requirement.id,
+                    describe(registry, requirement.id)
+                    | {
+                        "id": requirement.id,
+                        "personas": list(requirement.personas),
+                        "profile": requirement.profile,
+                        "reason": requirement.deferred or "no scenario yet, and no reason recorded",
+                    },
+                )
+        return [found[rid] for rid in sorted(found)]
+
     def as_dict(self, registry: Registry, suite_root: Path) -> dict[str, Any]:
-        requirements = self.requirement_verdicts()
+        requirements = {
+            rid: entry | describe(registry, rid) for rid, entry in self.requirement_verdicts().items()
+        }
         errata = sorted({e for rid in requirements if rid in registry for e in registry.get(rid).errata})
         not_eligible = self.not_eligible()
         return {
@@ -134,9 +168,61 @@ class RunResults:
                 for p, v in self.profile_verdicts().items()
             },
             "requirements": requirements,
+            "uncovered": self.uncovered(registry, suite_root),
             "errata_touched": errata,
+            "errata": errata_texts(registry.pin, errata),
             "scenarios": [s.as_dict() for s in self.scenarios],
         }
+
+
+def describe(registry: Registry, rid: str) -> dict[str, Any]:
+    """A requirement's text, level, source and errata, as the reports show them beside its verdict."""
+    if rid not in registry:
+        return {}
+    requirement = registry.get(rid)
+    return {
+        "level": requirement.level.value,
+        "summary": requirement.summary,
+        "source": requirement.source.cite(),
+        "errata": list(requirement.errata),
+    }
+
+
+def errata_texts(pin: str, ids: list[str]) -> dict[str, dict[str, str]]:
+    """Title and reading of each erratum the run touched: the position the suite took where the spec is
+    silent or defective, which a certifier must be able to read beside the verdict it decided."""
+    try:
+        data = yaml.safe_load((pin_dir(pin) / "errata.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    entries = {str(e.get("id")): e for e in data.get("errata") or [] if isinstance(e, dict)}
+    return {
+        eid: {"title": str(entries[eid].get("title", "")), "reading": str(entries[eid].get("reading", ""))}
+        for eid in ids
+        if eid in entries
+    }
+
+
+def first_lines(text: str, count: int = MESSAGE_LINES) -> str:
+    lines = text.strip().splitlines()
+    return "\n".join(lines[:count]) + ("\n…" if len(lines) > count else "")
+
+
+def bounded(text: str, limit: int = EVIDENCE_MAX_CHARS) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}\n… ({len(text) - limit} more characters cut)"
+
+
+_PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.S)
+_SECRET_HEADER = re.compile(
+    r"^([<>\s]*(?:authorization|proxy-authorization|cookie|set-cookie)\s*:\s*)(?!<redacted>).+$", re.I | re.M
+)
+
+
+def redact_text(text: str) -> str:
+    """A last guard before a report is written: a private key or a credential header that reached a
+    failure text (a subject may echo anything) never reaches results.yaml or report.html."""
+    text = _PRIVATE_KEY.sub("<redacted private key>", text)
+    return _SECRET_HEADER.sub(r"\1<redacted>", text)
 
 
 def write_results(data: Mapping[str, Any], path: Path) -> None:

@@ -40,7 +40,9 @@ nav { margin: 12px 0 20px; font-size: 14px; } nav a { margin-right: 14px; color:
 .verdict.yes { border-color: var(--pass); background: var(--bg-pass); }
 .verdict.no { border-color: var(--fail); background: var(--bg-fail); }
 .verdict .big { font-size: 28px; font-weight: 700; }
+.verdict.partly { border-color: var(--warn); background: var(--bg-warn); }
 .verdict.yes .big { color: var(--pass); } .verdict.no .big { color: var(--fail); }
+.verdict.partly .big { color: var(--warn); }
 .eligible { font-size: 17px; font-weight: 600; margin-top: 8px; }
 .badge { display: inline-block; border-radius: 10px; padding: 1px 9px; font-size: 12px; font-weight: 600;
   white-space: nowrap; }
@@ -118,7 +120,7 @@ def _summary(data: Mapping[str, Any]) -> str:
     suite_errors = int(summary.get("suite_errors", 0))
     broke = f'<p class="note">The suite itself broke in {suite_errors} scenario(s) (see Not decided).</p>'
     counts = (
-        " ".join(_badge(verdict, f"{n} {verdict}") for verdict, n in summary["counts"].items() if n)
+        " ".join(_badge(v, f"{n} {v}") for v, n in reversed(list(summary["counts"].items())) if n)
         or "no scenarios ran"
     )
     profiles = _table(
@@ -133,15 +135,33 @@ def _summary(data: Mapping[str, Any]) -> str:
         ),
     )
     return (
-        f'<section id="summary"><div class="verdict {"yes" if conformant else "no"}">'
+        f'<section id="summary"><div class="verdict {_tone(conformant, eligible)}">'
         f'<div class="big">{"Conformant" if conformant else "Not conformant"}</div>'
-        f"<div>{'Every' if conformant else 'Not every'} MUST scenario passed or did not apply"
-        f"{'' if conformant else ' (or nothing passed)'}; SHOULD failures are warnings.</div>"
+        f"<div>{_e(_conformance_reason(data))}</div>"
         f'<div class="eligible">{"Eligible" if eligible else "Not eligible"} for certification</div>'
         f"{why}{broke if suite_errors else ''}"
         f'<p class="counts">{counts}</p></div>'
         f"<h2>Per profile</h2>{profiles}</section>"
     )
+
+
+def _tone(conformant: bool, eligible: bool) -> str:
+    """Green only when the run both conforms and can support a certification."""
+    return "no" if not conformant else ("yes" if eligible else "partly")
+
+
+def _conformance_reason(data: Mapping[str, Any]) -> str:
+    """Why the run is (not) conformant, in the terms of results.py's rule."""
+    must = [s for s in data["scenarios"] if s["level"] == "must"]
+    failed = sum(1 for s in must if s["verdict"] == Verdict.FAIL.value)
+    undecided = sum(1 for s in must if s["verdict"] in UNDECIDED)
+    if data["summary"]["conformant"]:
+        return "Every MUST scenario passed or did not apply; SHOULD failures are warnings."
+    parts = [f"{failed} MUST scenario(s) failed"] if failed else []
+    parts += [f"{undecided} MUST scenario(s) were not decided"] if undecided else []
+    if not any(s["verdict"] == Verdict.PASS.value for s in data["scenarios"]):
+        parts.append("no scenario passed")
+    return "; ".join(parts) + "."
 
 
 def _requirement_lines(data: Mapping[str, Any], rids: Iterable[str]) -> str:
@@ -153,10 +173,9 @@ def _requirement_lines(data: Mapping[str, Any], rids: Iterable[str]) -> str:
         line += _source(entry)
         for eid in entry.get("errata", []):
             erratum = data.get("errata", {}).get(eid, {})
-            line += (
-                f'<div class="erratum">erratum <code>{_e(eid)}</code> {_e(erratum.get("title", ""))}'
-                f"{': ' + _e(erratum['reading']) if erratum.get('reading') else ''}</div>"
-            )
+            title = f"erratum {eid}: {erratum.get('title', '')}"
+            reading = f"<p>{_e(erratum.get('reading', ''))}</p>"
+            line += f'<div class="erratum">{_folded(title, reading)}</div>'
         out.append(line + "</div>")
     return "".join(out)
 

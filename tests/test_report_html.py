@@ -226,3 +226,31 @@ def test_a_run_writes_report_html_rendered_from_the_same_data_as_results_yaml(
     data = yaml.safe_load(package_run.results.read_text(encoding="utf-8"))
     assert written == render_html(data)
     assert "Conformant" in written and data["summary"]["conformant"]
+
+
+ETAG_SCENARIO = "The manifest ETag is the strong, quoted digest of the exact body"
+
+
+@pytest.fixture(scope="module")
+def failing_wfm_run(tmp_path_factory: pytest.TempPathFactory) -> RunOutcome:
+    """The reference WFM with a weak manifest ETag: its failure text holds a transcript longer than the
+    console's 12 lines (the response body comes last)."""
+    return run_suite(
+        persona="wfm",
+        sut=None,
+        reports_root=tmp_path_factory.mktemp("reports"),
+        echo=False,
+        pytest_args=("--margo-scenario", ETAG_SCENARIO, "--margo-wfm-fault", "etag-weak"),
+    )
+
+
+def test_a_failures_whole_transcript_reaches_results_yaml_and_report_html(
+    failing_wfm_run: RunOutcome,
+) -> None:
+    data = yaml.safe_load(failing_wfm_run.results.read_text(encoding="utf-8"))
+    (failed,) = data["scenarios"]
+    assert failed["verdict"] == "fail" and failed["message"].endswith("…")
+    assert "manifestVersion" not in failed["message"], "the response body is past the console's lines"
+    assert "manifestVersion" in failed["evidence"] and failed["evidence"].startswith(failed["message"][:-1])
+    page = (failing_wfm_run.reports / "report.html").read_text(encoding="utf-8")
+    assert "manifestVersion" in page and "Not conformant" in page

@@ -45,7 +45,7 @@ def run(
         str | None, typer.Option("-k", help="Only scenarios whose names match this pytest -k expression")
     ] = None,
 ) -> None:
-    """Run the scenarios and write junit.xml, cucumber.json, results.yaml and run.log.
+    """Run the scenarios and write report.html, results.yaml, junit.xml, cucumber.json and run.log.
 
     Exit 0 when every MUST scenario passed (or did not apply), 1 otherwise, 2 on a usage or environment error.
     """

@@ -1,0 +1,214 @@
+"""A vendor's first run (issue 15): SUT mistakes found when the file is loaded, secrets in command
+templates, the README's examples as written, and the CLI started from a vendor's own project."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from margo_conformance.config import Sut
+from margo_conformance.errors import Blocked, UsageError
+from margo_conformance.pki import Pki, SpiffeId
+from margo_conformance.templates import render
+from margo_conformance.wfm.provisioners import CommandProvisioner
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = Path(sys.executable).parent / "margo-conformance"
+PACKAGE = str(ROOT / "fixtures" / "packages" / "vendor-a-compose")
+CLIENT = SpiffeId.client("factory.example", "wfm-1", "c-1")
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return Pki.init(tmp_path_factory.mktemp("pki") / "pki", trust_domain="factory.example", wfm_id="wfm-1")
+
+
+def wfm_section(minted: Pki, **changes: Any) -> dict[str, Any]:
+    """A WFM section that loads; each test changes one thing about it."""
+    provisioner = {"type": "command", "accept_client": "vendorctl clients accept {spiffe_id}"}
+    section = {
+        "url": "https://wfm.example:8443",
+        "wfm_id": "wfm-1",
+        "trust_domain": "factory.example",
+        "pki": str(minted.directory),
+        "provisioner": provisioner,
+    }
+    return section | changes
+
+
+def load(tmp_path: Path, content: dict[str, Any] | str, environ: dict[str, str] | None = None) -> Sut:
+    path = tmp_path / "sut.yaml"
+    path.write_text(content if isinstance(content, str) else yaml.safe_dump(content), encoding="utf-8")
+    return Sut.from_file(path, environ=environ or {})
+
+
+def load_error(tmp_path: Path, content: dict[str, Any] | str, environ: dict[str, str] | None = None) -> str:
+    with pytest.raises(UsageError) as raised:
+        load(tmp_path, content, environ)
+    return str(raised.value)
+
+
+# -- SUT mistakes are found when the file is loaded -----------------------------------------------------
+
+
+def test_the_valid_wfm_section_loads(tmp_path: Path, pki: Pki) -> None:
+    sut = load(tmp_path, {"wfm": wfm_section(pki)})
+    assert sut.wfm is not None and sut.wfm.pki == pki.directory
+
+
+@pytest.mark.parametrize("content", ["", "pin: margo-1.0.0-rc.3\n", "declares: [core]\n"])
+def test_an_sut_without_a_subject_is_an_error_not_a_run(tmp_path: Path, content: str) -> None:
+    message = load_error(tmp_path, content)
+    assert "declares no subject under test" in message and str(tmp_path / "sut.yaml") in message
+
+
+@pytest.mark.parametrize(
+    ("target", "fragments"),
+    [
+        ("missing-folder", ("$.package.targets[0]", "does not exist")),
+        ("oci://", ("$.package.targets[0]", "malformed OCI reference")),
+        ("oci://registry.example", ("$.package.targets[0]", "malformed OCI reference")),
+        ("oci://registry.example/acme/app", ("$.package.targets[0]", "neither a tag nor a digest")),
+    ],
+    ids=["missing-folder", "oci-empty", "oci-no-repository", "oci-no-tag"],
+)
+def test_a_bad_package_target_is_named(tmp_path: Path, target: str, fragments: tuple[str, ...]) -> None:
+    message = load_error(tmp_path, {"package": {"targets": [PACKAGE, target]}}).replace("[1]", "[0]")
+    assert all(fragment in message for fragment in fragments), message
+
+
+def test_an_archive_target_is_refused_with_the_reason(tmp_path: Path) -> None:
+    (tmp_path / "my-app.tar.gz").write_bytes(b"\x1f\x8b")
+    message = load_error(tmp_path, {"package": {"targets": ["my-app.tar.gz"]}})
+    assert "$.package.targets[0]" in message and "is an archive" in message and "package check" in message
+
+
+def test_a_package_folder_target_and_an_oci_target_load(tmp_path: Path) -> None:
+    sut = load(tmp_path, {"package": {"targets": [PACKAGE, "oci://registry.example/acme/app:1.2.0"]}})
+    assert sut.package is not None and len(sut.package.targets) == 2
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragments"),
+    [
+        ({"url": "https://"}, ("$.wfm.url", "names no host")),
+        ({"url": "https://wfm.example:99999"}, ("$.wfm.url", "Port out of range")),
+        ({"pki": "no-such-pki"}, ("$.wfm.pki", "does not exist")),
+        ({"trust_domain": "other.example"}, ("$.wfm.trust_domain", "'other.example' does not match the PKI")),
+        ({"wfm_id": "wfm-2"}, ("$.wfm.wfm_id", "minted for wfm_id 'wfm-1'")),
+        ({"provisioner": {"type": "reference"}}, ("$.wfm.provisioner.type", "'command' or 'manual'")),
+    ],
+    ids=[
+        "url-without-host",
+        "url-bad-port",
+        "pki-missing",
+        "pki-other-trust-domain",
+        "pki-other-wfm-id",
+        "reference-provisioner-for-an-external-wfm",
+    ],
+)
+def test_a_bad_wfm_section_is_one_message_naming_the_key(
+    tmp_path: Path, pki: Pki, changes: dict[str, Any], fragments: tuple[str, ...]
+) -> None:
+    message = load_error(tmp_path, {"wfm": wfm_section(pki, **changes)})
+    assert all(fragment in message for fragment in fragments), message
+    assert len(message.splitlines()) == 1
+
+
+def test_a_pki_that_is_a_file_or_not_a_pki_is_named(tmp_path: Path, pki: Pki) -> None:
+    (tmp_path / "pki-file").write_text("x")
+    (tmp_path / "empty").mkdir()
+    assert "is not a folder" in load_error(tmp_path, {"wfm": wfm_section(pki, pki="pki-file")})
+    assert "not a PKI directory" in load_error(tmp_path, {"wfm": wfm_section(pki, pki="empty")})
+
+
+@pytest.mark.parametrize(
+    ("operation", "template", "fragment"),
+    [
+        ("accept_client", "vendorctl accept {nope}", "unknown placeholder {nope}"),
+        ("accept_client", "vendorctl accept {deployment_id}", "unknown placeholder {deployment_id}"),
+        ("deploy", "vendorctl deploy {app_description", "malformed template"),
+        ("undeploy", "vendorctl undeploy 'unclosed {deployment_id}", "malformed template"),
+        ("restart", "vendorctl restart --token {env:NOT_SET_ANYWHERE}", "NOT_SET_ANYWHERE, which is not set"),
+    ],
+    ids=["unknown", "other-operation", "unbalanced-brace", "unbalanced-quote", "env-not-set"],
+)
+def test_a_bad_provisioner_template_is_named(
+    tmp_path: Path, pki: Pki, operation: str, template: str, fragment: str
+) -> None:
+    provisioner = {"type": "command", operation: template}
+    message = load_error(tmp_path, {"wfm": wfm_section(pki, provisioner=provisioner)})
+    assert f"$.wfm.provisioner.{operation}" in message and fragment in message, message
+
+
+def test_a_bad_launcher_template_is_named(tmp_path: Path) -> None:
+    launcher = {"type": "command", "start": "agent --wfm {wfm_url} --id {client_id}"}
+    message = load_error(tmp_path, {"device": {"launcher": launcher}})
+    assert "$.device.launcher.start" in message and "unknown placeholder {client_id}" in message
+
+
+# -- environment overrides are named as such --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["maybe", "", "2"])
+def test_a_boolean_override_that_is_not_a_boolean_is_an_error(tmp_path: Path, value: str) -> None:
+    message = load_error(
+        tmp_path, {"package": {"targets": [PACKAGE]}}, {"MARGO_PACKAGE_PUBLISH_TO_LOCAL_REGISTRY": value}
+    )
+    assert "MARGO_PACKAGE_PUBLISH_TO_LOCAL_REGISTRY (environment override)" in message
+    assert "not a boolean" in message and str(tmp_path) not in message
+
+
+def test_an_override_with_a_bad_value_is_blamed_on_the_variable(tmp_path: Path, pki: Pki) -> None:
+    content = {"wfm": wfm_section(pki)}
+    assert "MARGO_WFM_TIMEOUT_S (environment override of $.wfm.timeout_s)" in load_error(
+        tmp_path, content, {"MARGO_WFM_TIMEOUT_S": "soon"}
+    )
+    message = load_error(tmp_path, content, {"MARGO_WFM_PKI": str(tmp_path / "elsewhere")})
+    assert message.startswith("MARGO_WFM_PKI (environment override of $.wfm.pki)"), message
+    assert "MARGO_PACKAGE_TARGETS" in load_error(
+        tmp_path, {"device": {}}, {"MARGO_PACKAGE_TARGETS": "missing-folder"}
+    )
+
+
+def test_a_value_from_the_file_is_blamed_on_the_file(tmp_path: Path, pki: Pki) -> None:
+    message = load_error(tmp_path, {"wfm": wfm_section(pki, timeout_s="soon")})
+    assert message.startswith(f"{tmp_path / 'sut.yaml'}: invalid SUT file") and "$.wfm.timeout_s" in message
+
+
+# -- secrets in command templates ---------------------------------------------------------------------------
+
+
+def test_env_and_secret_keys_work_in_provisioner_templates_and_are_redacted(tmp_path: Path, pki: Pki) -> None:
+    provisioner = {
+        "type": "command",
+        "api_token": "t0ken-from-the-file",
+        "accept_client": "false --token {api_token} --password={env:VENDOR_PASSWORD} {spiffe_id}",
+    }
+    environ = {"VENDOR_PASSWORD": "pa55-from-env"}
+    sut = load(tmp_path, {"wfm": wfm_section(pki, provisioner=provisioner)}, environ)
+    assert sut.redacted()["wfm"]["provisioner"]["api_token"] == "***"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VENDOR_PASSWORD", "pa55-from-env")
+        with pytest.raises(Blocked) as blocked:
+            assert sut.wfm is not None
+            CommandProvisioner(sut.wfm.provisioner).accept_client(CLIENT)
+    message = str(blocked.value)
+    assert "failed (exit 1)" in message and str(CLIENT) in message
+    assert "t0ken-from-the-file" not in message and "pa55-from-env" not in message
+    assert "{api_token}" in message and "--password={env:VENDOR_PASSWORD}" in message
+
+
+def test_render_fills_every_word_but_shows_secret_bearing_words_unfilled() -> None:
+    command = render(
+        "tool --id={spiffe_id} --key {secret_key} --pw={env:PW}",
+        {"spiffe_id": "spiffe://td/x"},
+        secrets={"secret_key": "k3y"},
+        environ={"PW": "pw!"},
+    )
+    assert command.argv == ["tool", "--id=spiffe://td/x", "--key", "k3y", "--pw=pw!"]
+    assert command.shown == "tool --id=spiffe://td/x --key '{secret_key}' '--pw={env:PW}'"

@@ -3,6 +3,9 @@ templates, the README's examples as written, and the CLI started from a vendor's
 
 from __future__ import annotations
 
+import io
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,7 @@ import yaml
 from margo_conformance.config import Sut
 from margo_conformance.errors import Blocked, UsageError
 from margo_conformance.pki import Pki, SpiffeId
+from margo_conformance.suite import runner
 from margo_conformance.templates import render
 from margo_conformance.wfm.provisioners import CommandProvisioner
 
@@ -212,3 +216,87 @@ def test_render_fills_every_word_but_shows_secret_bearing_words_unfilled() -> No
     )
     assert command.argv == ["tool", "--id=spiffe://td/x", "--key", "k3y", "--pw=pw!"]
     assert command.shown == "tool --id=spiffe://td/x --key '{secret_key}' '--pw={env:PW}'"
+
+
+# -- the CLI a person expects ----------------------------------------------------------------------------
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MARGO_")}
+    return subprocess.run(
+        [str(CLI), *args], cwd=cwd, env=environ, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture
+def vendor_project(tmp_path: Path) -> Path:
+    """A vendor's own BDD project: features/, steps/ and a pyproject.toml the suite must not read."""
+    for folder in ("features", "steps"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "features" / "mine.feature").write_text("Feature: not the suite's\n", encoding="utf-8")
+    (tmp_path / "steps" / "test_mine.py").write_text("raise SystemExit('not the suite')\n", encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = "--nope"\n')
+    return tmp_path
+
+
+def test_a_run_from_a_vendor_project_uses_the_suites_scenarios_and_writes_to_its_cwd(
+    vendor_project: Path,
+) -> None:
+    sut = vendor_project / "sut.yaml"
+    sut.write_text(
+        yaml.safe_dump({"declares": ["core"], "package": {"targets": [PACKAGE]}}), encoding="utf-8"
+    )
+    result = run_cli(
+        "run",
+        "--persona",
+        "package",
+        "--sut",
+        "sut.yaml",
+        "--run-id",
+        "first",
+        "-k",
+        "root_holds_exactly",
+        cwd=vendor_project,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (vendor_project / "reports" / "first" / "results.yaml").is_file()
+    assert "... [package] The package root holds exactly one Application Description" in result.stdout
+    assert (
+        "PASS           [package] The package root holds exactly one Application Description" in result.stdout
+    )
+    assert not (ROOT / "reports" / "first").exists()
+
+
+def test_an_empty_sut_file_is_a_usage_error_before_any_scenario(tmp_path: Path) -> None:
+    (tmp_path / "sut.yaml").write_text("", encoding="utf-8")
+    result = run_cli("run", "--sut", "sut.yaml", "--run-id", "empty", cwd=tmp_path, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("margo-conformance: error: ") and len(result.stderr.splitlines()) == 1
+    assert "declares no subject under test" in result.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+def test_output_is_forwarded_as_it_comes_not_a_line_at_a_time(tmp_path: Path) -> None:
+    sink = io.StringIO()
+    stream = runner._Stream(sink, echo=False)
+    read, write = os.pipe()
+    try:
+        os.write(write, "... [wfm] A slow scenario\npartial, no newline yet é".encode())
+        assert runner._pump(read, stream)
+    finally:
+        os.close(read)
+        os.close(write)
+    assert sink.getvalue().endswith("partial, no newline yet é")
+    assert stream.running == ("wfm", "A slow scenario")
+
+
+def test_a_long_silence_says_which_scenario_waits_and_for_what() -> None:
+    sink = io.StringIO()
+    stream = runner._Stream(sink, echo=False)
+    stream.received("... [device] The device installs an application\n")
+    stream.quiet()
+    assert "waiting" not in sink.getvalue()  # no silence yet
+    stream.quiet_since -= runner.QUIET_NOTE_S + 1
+    stream.quiet()
+    note = sink.getvalue().splitlines()[-1]
+    assert "[device] The device installs an application: waiting" in note and "status_timeout_s" in note

@@ -29,9 +29,10 @@ def suite_root() -> Path:
     override = os.environ.get("MARGO_SUITE_ROOT")
     candidates = [Path(override)] if override else list(PACKAGE_DIR.parents)
     for candidate in candidates:
-        if all((candidate / name).is_dir() for name in ("features", "steps")) and (
-            candidate / "pyproject.toml"
-        ).is_file():
+        if (
+            all((candidate / name).is_dir() for name in ("features", "steps"))
+            and (candidate / "pyproject.toml").is_file()
+        ):
             return candidate.resolve()
     where = f"MARGO_SUITE_ROOT={override}" if override else f"any folder above {PACKAGE_DIR}"
     raise EnvironmentProblem(

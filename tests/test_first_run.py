@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -300,3 +302,95 @@ def test_a_long_silence_says_which_scenario_waits_and_for_what() -> None:
     stream.quiet()
     note = sink.getvalue().splitlines()[-1]
     assert "[device] The device installs an application: waiting" in note and "status_timeout_s" in note
+
+
+# -- the README's examples, as written -------------------------------------------------------------------
+
+EXAMPLES = (
+    "fixtures/sut/package-example.yaml",
+    "fixtures/sut/wfm-example.yaml",
+    "fixtures/sut/device-example.yaml",
+)
+
+
+def readme_blocks(language: str) -> list[str]:
+    """The README's fenced blocks of one language, dedented as a reader would copy them."""
+    blocks: list[str] = []
+    current: list[str] | None = None
+    indent = ""
+    for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines():
+        stripped = line.lstrip()
+        if current is None and stripped == f"```{language}":
+            current, indent = [], line[: len(line) - len(stripped)]
+        elif current is not None and stripped == "```":
+            blocks.append("".join(current))
+            current = None
+        elif current is not None:
+            current.append(line.removeprefix(indent) + "\n")
+    return blocks
+
+
+def readme_command(fragment: str) -> str:
+    return next(block for block in readme_blocks("sh") if fragment in block)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    """A folder laid out like the checkout the README's commands start in (its .venv and fixtures)."""
+    folder = tmp_path / "checkout"
+    folder.mkdir()
+    for name in (".venv", "fixtures"):
+        (folder / name).symlink_to(ROOT / name)
+    return folder
+
+
+def run_readme(command: str, cwd: Path, **environ: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MARGO_", "VENDORCTL_"))}
+    return subprocess.run(
+        ["bash", "-c", command], cwd=cwd, env=clean | environ, capture_output=True, text=True, timeout=900
+    )
+
+
+def conformant(reports: Path) -> bool:
+    (results,) = reports.glob("*/results.yaml")
+    return bool(yaml.safe_load(results.read_text(encoding="utf-8"))["summary"]["conformant"])
+
+
+def test_every_sut_example_of_the_readme_is_a_shipped_file() -> None:
+    examples = {
+        block.split()[1]: block for block in readme_blocks("yaml") if block.startswith("# fixtures/sut/")
+    }
+    assert sorted(examples) == sorted(EXAMPLES)
+    for path, text in examples.items():
+        assert (ROOT / path).read_text(encoding="utf-8") == text, f"README.md and {path} differ"
+
+
+def test_the_device_example_loads_and_launches_a_program_on_the_documented_path() -> None:
+    sut = Sut.from_file(ROOT / "fixtures" / "sut" / "device-example.yaml", environ={})
+    assert sut.device is not None and sut.device.launcher["type"] == "command"
+    program = str(sut.device.launcher["start"]).split()[0]
+    assert shutil.which(program, path=str(ROOT / ".venv" / "bin")), "README: export PATH=$PWD/.venv/bin:$PATH"
+
+
+def test_the_package_example_runs_as_documented_and_is_conformant(checkout: Path) -> None:
+    result = run_readme(readme_command("package-example.yaml"), checkout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert conformant(checkout / "reports")
+
+
+def test_the_wfm_example_runs_as_documented_and_is_conformant(checkout: Path) -> None:
+    """The README's steps verbatim; only the ports differ (free ones, through the documented overrides)."""
+    listen, admin = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    ports = {"VENDORCTL_LISTEN": listen, "VENDORCTL_ADMIN": admin, "MARGO_WFM_URL": f"https://{listen}"}
+    try:
+        result = run_readme(readme_command("wfm-example.yaml"), checkout, **ports)
+    finally:
+        run_readme("PATH=$PWD/fixtures/sut:$PATH vendorctl stop", checkout, **ports)  # if the run broke off
+    assert "Traceback" not in result.stderr, result.stderr
+    assert conformant(checkout / "wfm-trial" / "reports"), result.stdout[-3000:] + result.stderr

@@ -28,8 +28,8 @@ from .registry import PROFILES
 from .templates import LAUNCHER_PLACEHOLDERS, PROVISIONER_PLACEHOLDERS, SECRET_NAME, check_template
 
 SECRET_KEY = SECRET_NAME
-# A secret-named key (``api_token: …``) in a provisioner or launcher section: a placeholder of its
-# templates whose value reports never show.
+# A secret-named key (``api_token: …``) in a provisioner section: a placeholder of its templates whose
+# value reports never show (a device launcher takes secrets as ``{env:NAME}`` only).
 SECRET_PROPERTIES = {"(?i)(key|secret|password|token|credential)": {"type": "string"}}
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 BOOLEAN_WORDS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
@@ -98,7 +98,6 @@ SUT_SCHEMA: dict[str, Any] = {
                         "start": {"type": "string", "minLength": 1},
                         "stop": {"type": "string", "minLength": 1},
                     },
-                    "patternProperties": SECRET_PROPERTIES,
                     "if": {"properties": {"type": {"const": "command"}}},
                     "then": {"required": ["start"]},
                 },

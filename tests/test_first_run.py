@@ -209,6 +209,22 @@ def test_env_and_secret_keys_work_in_provisioner_templates_and_are_redacted(tmp_
     assert "{api_token}" in message and "--password={env:VENDOR_PASSWORD}" in message
 
 
+def test_a_secret_written_into_a_command_is_hidden_in_reports(tmp_path: Path, pki: Pki) -> None:
+    provisioner = {
+        "type": "command",
+        "accept_client": "env API_TOKEN=tok-SECRET-4f9a false --password=hunter2",
+    }
+    sut = load(tmp_path, {"wfm": wfm_section(pki, provisioner=provisioner)})
+    assert "tok-SECRET" not in yaml.safe_dump(sut.redacted()) and "hunter2" not in yaml.safe_dump(
+        sut.redacted()
+    )
+    assert sut.wfm is not None
+    with pytest.raises(Blocked) as blocked:
+        CommandProvisioner(sut.wfm.provisioner).accept_client(CLIENT)
+    assert "API_TOKEN=***" in str(blocked.value) and "tok-SECRET" not in str(blocked.value)
+    assert "--password=***" in str(blocked.value) and "hunter2" not in str(blocked.value)
+
+
 def test_render_fills_every_word_but_shows_secret_bearing_words_unfilled() -> None:
     command = render(
         "tool --id={spiffe_id} --key {secret_key} --pw={env:PW}",
@@ -276,6 +292,15 @@ def test_an_empty_sut_file_is_a_usage_error_before_any_scenario(tmp_path: Path) 
     assert result.stderr.startswith("margo-conformance: error: ") and len(result.stderr.splitlines()) == 1
     assert "declares no subject under test" in result.stderr
     assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize("where", ["a-file", "/proc/margo-reports"])
+def test_a_reports_dir_that_cannot_be_made_is_a_usage_error(tmp_path: Path, where: str) -> None:
+    (tmp_path / "a-file").write_text("x")
+    result = run_cli("run", "--persona", "package", "--reports-dir", where, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("margo-conformance: error: --reports-dir: cannot create")
+    assert "Traceback" not in result.stderr
 
 
 def test_output_is_forwarded_as_it_comes_not_a_line_at_a_time(tmp_path: Path) -> None:

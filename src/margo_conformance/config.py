@@ -25,7 +25,13 @@ from . import DEFAULT_PIN
 from ._internal.oci import OciReference
 from .errors import UsageError
 from .registry import PROFILES
-from .templates import LAUNCHER_PLACEHOLDERS, PROVISIONER_PLACEHOLDERS, SECRET_NAME, check_template
+from .templates import (
+    LAUNCHER_PLACEHOLDERS,
+    PROVISIONER_PLACEHOLDERS,
+    SECRET_NAME,
+    check_template,
+    hide_inline,
+)
 
 SECRET_KEY = SECRET_NAME
 # A secret-named key (``api_token: …``) in a provisioner section: a placeholder of its templates whose
@@ -434,7 +440,7 @@ def _redact(value: Any, key: str = "") -> Any:
         return {k: _redact(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [_redact(v, key) for v in value]
-    return value
+    return hide_inline(value) if isinstance(value, str) else value
 
 
 def load_sut(path: Path | None, *, environ: Mapping[str, str] | None = None) -> Sut:

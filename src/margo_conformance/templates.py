@@ -21,6 +21,11 @@ from .errors import UsageError
 
 ENV = "env"
 SECRET_NAME = re.compile(r"(key|secret|password|token|credential)", re.IGNORECASE)
+# A secret written into a command after all (``API_TOKEN=…``, ``--password=…``): its value is hidden too.
+INLINE_SECRET = re.compile(
+    r"(?P<name>[\w-]*(?:key|secret|password|token|credential)[\w-]*=)(?P<value>(?!\{)[^\s'\"]+)",
+    re.IGNORECASE,
+)
 
 # What each provisioner operation fills in (wfm/provisioners.py passes exactly these).
 _CLIENT = ("spiffe_id", "client_id")
@@ -105,7 +110,12 @@ def render(
         names = {name for _, name, _, _ in string.Formatter().parse(word) if name is not None}
         argv.append(word.format(**values, **hidden, env=_Environment(environment)))
         shown.append(word if names & {ENV, *hidden} else argv[-1])
-    return Rendered(argv=argv, shown=shlex.join(shown))
+    return Rendered(argv=argv, shown=hide_inline(shlex.join(shown)))
+
+
+def hide_inline(text: str) -> str:
+    """``API_TOKEN=tok-1`` → ``API_TOKEN=***``: a secret someone wrote into a command line itself."""
+    return INLINE_SECRET.sub(lambda m: m["name"] + "***", text)
 
 
 def secret_values(section: Mapping[str, object]) -> dict[str, str]:

@@ -419,3 +419,12 @@ def test_the_wfm_example_runs_as_documented_and_is_conformant(checkout: Path) ->
         run_readme("PATH=$PWD/fixtures/sut:$PATH vendorctl stop", checkout, **ports)  # if the run broke off
     assert "Traceback" not in result.stderr, result.stderr
     assert conformant(checkout / "wfm-trial" / "reports"), result.stdout[-3000:] + result.stderr
+
+
+def test_the_device_example_runs_as_documented(checkout: Path) -> None:
+    """The README's commands verbatim, narrowed to the capabilities scenarios (the selftest runs all)."""
+    command = readme_command("device-example.yaml").rstrip() + " -k capabilities\n"
+    result = run_readme(command, checkout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "PASS           [device] The capabilities report is the device's first exchange" in result.stdout
+    assert conformant(checkout / "reports")

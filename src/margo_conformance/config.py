@@ -367,13 +367,13 @@ def _check_targets(targets: tuple[str, ...], origin: _Origin) -> None:
 
 
 def _check_wfm(wfm: WfmSubjectConfig, origin: _Origin, environ: Mapping[str, str]) -> None:
+    url = urlsplit(wfm.url)
     try:
-        host, port = urlsplit(wfm.url).hostname, urlsplit(wfm.url).port
+        _ = url.port  # a port that is not a number or out of range raises here
     except ValueError as exc:
         raise UsageError(f"{origin.where('wfm', 'url')}: {wfm.url!r}: {exc}") from None
-    if not host:
+    if not url.hostname:
         raise UsageError(f"{origin.where('wfm', 'url')}: {wfm.url!r} names no host (https://HOST[:PORT])")
-    del port
     _check_pki(wfm, origin)
     _check_commands(
         wfm.provisioner,

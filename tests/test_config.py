@@ -51,6 +51,7 @@ def test_load_sut_without_a_file_is_the_reference() -> None:
 
 
 def test_targets_are_resolved_against_the_sut_file_not_the_cwd(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
     sut = Sut.from_file(
         write_sut(tmp_path, {"package": {"targets": ["pkg", "oci://registry.example/app:1.0.0"]}}), environ={}
     )
@@ -58,8 +59,8 @@ def test_targets_are_resolved_against_the_sut_file_not_the_cwd(tmp_path: Path) -
     assert sut.package.targets == (str(tmp_path / "pkg"), "oci://registry.example/app:1.0.0")
 
 
-def test_defaults_for_an_empty_file(tmp_path: Path) -> None:
-    sut = Sut.from_file(write_sut(tmp_path, ""), environ={})
+def test_defaults_for_a_file_with_only_a_subject(tmp_path: Path) -> None:
+    sut = Sut.from_file(write_sut(tmp_path, {"device": {}}), environ={})
     assert (sut.pin, sut.declares, sut.package) == (DEFAULT_PIN, ("core",), None)
 
 
@@ -67,10 +68,13 @@ def test_defaults_for_an_empty_file(tmp_path: Path) -> None:
 
 
 def test_environment_overrides_targets_and_declares() -> None:
-    environ = {"MARGO_PACKAGE_TARGETS": "a, b,", "MARGO_DECLARES": "core"}
+    environ = {
+        "MARGO_PACKAGE_TARGETS": "../packages/helm-app, ../packages/vendor-a-compose,",
+        "MARGO_DECLARES": "core",
+    }
     sut = Sut.from_file(REFERENCE, environ=environ)
     assert sut.package is not None
-    assert sut.package.targets == (str(REFERENCE.parent / "a"), str(REFERENCE.parent / "b"))
+    assert sut.package.targets == (str(PACKAGES / "helm-app"), str(PACKAGES / "vendor-a-compose"))
     assert sut.declares == ("core",)
     assert sut.package.publish_to_local_registry is True  # untouched
 
@@ -85,13 +89,16 @@ def test_environment_overrides_a_boolean(value: str, expected: bool) -> None:
 
 
 def test_environment_can_add_a_package_section(tmp_path: Path) -> None:
+    (tmp_path / "x").mkdir()
     sut = Sut.from_file(write_sut(tmp_path, {"declares": ["core"]}), environ={"MARGO_PACKAGE_TARGETS": "x"})
     assert sut.package is not None
     assert sut.package.targets == (str(tmp_path / "x"),)
 
 
 def test_environment_values_are_validated() -> None:
-    with pytest.raises(UsageError, match=r"\$\.declares\[1\]: 'kubernetes' is not one of"):
+    with pytest.raises(
+        UsageError, match=r"MARGO_DECLARES \(environment override of \$\.declares\[1\]\): 'kub"
+    ):
         Sut.from_file(REFERENCE, environ={"MARGO_DECLARES": "core,kubernetes"})
 
 

@@ -2,40 +2,48 @@
 
 Built once, frozen: defaults → SUT file → ``MARGO_*`` environment (derived from the field path, e.g.
 ``MARGO_PACKAGE_TARGETS=a,b``). ``redacted()`` is what reports embed; secrets never reach them.
+
+Everything the suite can know about a SUT without talking to it is checked when the file is loaded (paths,
+the PKI against the WFM section, command templates, targets, URLs): one message naming the key and where
+its value came from (the file, or the ``MARGO_*`` variable), so a mistake is one usage error (exit 2), not
+dozens of blocked or inconclusive scenarios.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from . import DEFAULT_PIN
+from ._internal.oci import OciReference
 from .errors import UsageError
 from .registry import PROFILES
+from .templates import (
+    LAUNCHER_PLACEHOLDERS,
+    PROVISIONER_PLACEHOLDERS,
+    SECRET_NAME,
+    check_template,
+    hide_inline,
+)
 
-SECRET_KEY = re.compile(r"(key|secret|password|token|credential)", re.IGNORECASE)
+SECRET_KEY = SECRET_NAME
+# A secret-named key (``api_token: …``) in a provisioner section: a placeholder of its templates whose
+# value reports never show (a device launcher takes secrets as ``{env:NAME}`` only).
+SECRET_PROPERTIES = {"(?i)(key|secret|password|token|credential)": {"type": "string"}}
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+BOOLEAN_WORDS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 # What a provisioner can be asked to do (DESIGN.md §4); command templates are named after them.
 # deploy_package: a package from a registry ({package_ref}), exit 3 when the WFM refuses it (SIGN-113);
 # install_trust: the Notary trust policy and store it verifies under ({trust_policy}, {trust_store}).
-PROVISIONER_OPERATIONS = (
-    "accept_client",
-    "retire_client",
-    "deploy",
-    "deploy_package",
-    "install_trust",
-    "update",
-    "undeploy",
-    "restart",
-    "overload",
-)
+PROVISIONER_OPERATIONS = tuple(PROVISIONER_PLACEHOLDERS)
 # How the suite starts a device's WFM client against its instrument WFM (DESIGN.md §4).
 LAUNCHER_TYPES = ("reference", "command", "manual")
 
@@ -76,6 +84,7 @@ SUT_SCHEMA: dict[str, Any] = {
                             for operation in PROVISIONER_OPERATIONS
                         },
                     },
+                    "patternProperties": SECRET_PROPERTIES,
                 },
             },
             "if": {"properties": {"reference": {"const": True}}, "required": ["reference"]},
@@ -166,6 +175,7 @@ class Sut:
 
     @classmethod
     def from_file(cls, path: Path, *, environ: Mapping[str, str] | None = None) -> Sut:
+        environ = os.environ if environ is None else environ
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except OSError as exc:
@@ -176,12 +186,15 @@ class Sut:
             ) from None
         if not isinstance(data, dict):
             raise UsageError(f"{path}: the SUT file must be a YAML mapping")
-        data = _apply_environment(data, os.environ if environ is None else environ)
-        _validate(data, path)
-        return cls._build(data, base=path.parent, source=str(path))
+        origin = _Origin(path)
+        data = _apply_environment(data, environ, origin)
+        _validate(data, origin)
+        sut = cls._build(data, base=path.parent, source=str(path), origin=origin)
+        _check_subjects(sut, origin, environ)
+        return sut
 
     @classmethod
-    def _build(cls, data: dict[str, Any], *, base: Path, source: str) -> Sut:
+    def _build(cls, data: dict[str, Any], *, base: Path, source: str, origin: _Origin) -> Sut:
         package = data.get("package")
         subject = None
         if package:
@@ -196,7 +209,7 @@ class Sut:
             pin=data.get("pin", DEFAULT_PIN),
             declares=tuple(data.get("declares", ["core"])),
             package=subject,
-            wfm=_wfm_config(wfm, base) if wfm else None,
+            wfm=_wfm_config(wfm, base, origin) if wfm else None,
             device=_device_config(data["device"]) if "device" in data else None,
             source=source,
             raw=data,
@@ -208,11 +221,17 @@ class Sut:
         return redacted | {"source": self.source}
 
 
-def _wfm_config(data: Mapping[str, Any], base: Path) -> WfmSubjectConfig:
+def _wfm_config(data: Mapping[str, Any], base: Path, origin: _Origin) -> WfmSubjectConfig:
     provisioner = dict(data.get("provisioner") or {"type": "reference"})
     if data.get("reference") and provisioner.get("type") != "reference":
         raise UsageError(
-            "wfm.reference: true drives the suite's own WFM, whose provisioner type is 'reference'"
+            f"{origin.where('wfm', 'provisioner', 'type')}: wfm.reference: true drives the suite's own WFM, "
+            "whose provisioner type is 'reference'"
+        )
+    if not data.get("reference") and provisioner.get("type") == "reference":
+        raise UsageError(
+            f"{origin.where('wfm', 'provisioner', 'type')}: provisioner type 'reference' drives only the "
+            "suite's own WFM (wfm.reference: true); for your WFM at wfm.url use 'command' or 'manual'"
         )
     return WfmSubjectConfig(
         reference=bool(data.get("reference", False)),
@@ -236,44 +255,181 @@ def _device_config(data: Mapping[str, Any]) -> DeviceSubjectConfig:
     )
 
 
-def _validate(data: dict[str, Any], path: Path) -> None:
+class _Origin:
+    """Where each value of the SUT came from: the file, or a ``MARGO_*`` variable that overrode it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.overrides: dict[tuple[str, ...], str] = {}
+
+    def where(self, *keys: str | int) -> str:
+        """``MARGO_X (environment override) $.a.b`` or ``<file>: $.a.b`` for the value at that path."""
+        for length in range(len(keys), 0, -1):
+            variable = self.overrides.get(tuple(str(k) for k in keys[:length]))
+            if variable is not None:
+                return f"{variable} (environment override of {_json_path(keys)})"
+        return f"{self.path}: {_json_path(keys)}"
+
+
+def _validate(data: dict[str, Any], origin: _Origin) -> None:
     errors = sorted(Draft202012Validator(SUT_SCHEMA).iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
-        lines = [f"{_json_path(e.absolute_path)}: {e.message}" for e in errors[:10]]
-        raise UsageError(f"{path}: invalid SUT file:\n  " + "\n  ".join(lines))
+        lines = [f"{origin.where(*e.absolute_path)}: {e.message}" for e in errors[:10]]
+        overridden = any(not line.startswith(str(origin.path)) for line in lines)
+        head = "invalid SUT (file or environment)" if overridden else f"{origin.path}: invalid SUT file"
+        raise UsageError(f"{head}:\n  " + "\n  ".join(lines))
 
 
 def _json_path(parts: Any) -> str:
     return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
 
 
-def _apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+def _apply_environment(data: dict[str, Any], environ: Mapping[str, str], origin: _Origin) -> dict[str, Any]:
     """MARGO_<SECTION>_<FIELD> (upper case) overrides a scalar or, comma-separated, a list field."""
     result = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
     for name, spec in SUT_SCHEMA["properties"].items():
         if spec.get("type") == "object" and "properties" in spec:
             for field_name, field_spec in spec["properties"].items():
-                value = environ.get(f"MARGO_{name}_{field_name}".upper())
-                if value is not None:
-                    result.setdefault(name, {})[field_name] = _coerce(value, field_spec)
+                variable = f"MARGO_{name}_{field_name}".upper()
+                if variable in environ:
+                    if not isinstance(result.get(name, {}), dict):
+                        continue  # the schema names the section that is not a mapping
+                    result.setdefault(name, {})[field_name] = _coerce(environ[variable], field_spec, variable)
+                    origin.overrides[(name, field_name)] = variable
         else:
-            value = environ.get(f"MARGO_{name}".upper())
-            if value is not None:
-                result[name] = _coerce(value, spec)
+            variable = f"MARGO_{name}".upper()
+            if variable in environ:
+                result[name] = _coerce(environ[variable], spec, variable)
+                origin.overrides[(name,)] = variable
     return result
 
 
-def _coerce(value: str, spec: dict[str, Any]) -> Any:
+def _coerce(value: str, spec: dict[str, Any], variable: str) -> Any:
     if spec.get("type") == "array":
         return [item.strip() for item in value.split(",") if item.strip()]
     if spec.get("type") == "boolean":
-        return value.lower() in ("1", "true", "yes")
+        if value.strip().lower() not in BOOLEAN_WORDS:
+            raise UsageError(
+                f"{variable} (environment override): {value!r} is not a boolean; "
+                f"use one of {', '.join(BOOLEAN_WORDS)}"
+            )
+        return BOOLEAN_WORDS[value.strip().lower()]
     if spec.get("type") == "number":
         try:
             return float(value)
         except ValueError:
-            return value  # the schema then names the field and says it must be a number
+            return value  # the schema then names the variable and says it must be a number
     return value
+
+
+def _check_subjects(sut: Sut, origin: _Origin, environ: Mapping[str, str]) -> None:
+    """What can be known before any scenario runs; the first mistake found is the one message."""
+    if sut.package is None and sut.wfm is None and sut.device is None:
+        raise UsageError(
+            f"{origin.path}: the SUT declares no subject under test; add a package:, wfm: or device: "
+            "section (README.md shows one for each)"
+        )
+    if sut.package is not None:
+        _check_targets(sut.package.targets, origin)
+    if sut.wfm is not None and not sut.wfm.reference:
+        _check_wfm(sut.wfm, origin, environ)
+    if sut.device is not None:
+        _check_commands(
+            sut.device.launcher,
+            ("start", "stop"),
+            ("device", "launcher"),
+            origin,
+            environ,
+            known=lambda _: LAUNCHER_PLACEHOLDERS,
+        )
+
+
+def _check_targets(targets: tuple[str, ...], origin: _Origin) -> None:
+    for index, target in enumerate(targets):
+        where = origin.where("package", "targets", index)
+        if target.startswith("oci://"):
+            try:
+                OciReference.parse(target).reference  # noqa: B018 - a tag or a digest is required
+            except UsageError as exc:
+                raise UsageError(f"{where}: {exc}") from None
+            continue
+        path = Path(target)
+        if path.name.endswith(ARCHIVE_SUFFIXES) and path.is_file():
+            raise UsageError(
+                f"{where}: {path} is an archive; the scenarios need a package folder (unpack it) or an "
+                "oci:// reference (`margo-conformance package check` checks archives as they are)"
+            )
+        if not path.is_dir():
+            state = "is not a folder" if path.exists() else "does not exist"
+            raise UsageError(
+                f"{where}: the package folder {path} {state} (paths are relative to the SUT file)"
+            )
+
+
+def _check_wfm(wfm: WfmSubjectConfig, origin: _Origin, environ: Mapping[str, str]) -> None:
+    url = urlsplit(wfm.url)
+    try:
+        _ = url.port  # a port that is not a number or out of range raises here
+    except ValueError as exc:
+        raise UsageError(f"{origin.where('wfm', 'url')}: {wfm.url!r}: {exc}") from None
+    if not url.hostname:
+        raise UsageError(f"{origin.where('wfm', 'url')}: {wfm.url!r} names no host (https://HOST[:PORT])")
+    _check_pki(wfm, origin)
+    _check_commands(
+        wfm.provisioner,
+        PROVISIONER_OPERATIONS,
+        ("wfm", "provisioner"),
+        origin,
+        environ,
+        known=lambda operation: PROVISIONER_PLACEHOLDERS[operation],
+    )
+
+
+def _check_pki(wfm: WfmSubjectConfig, origin: _Origin) -> None:
+    """The operator PKI the suite mints clients from must be the trust domain the WFM section names."""
+    from .pki import Pki
+
+    where = origin.where("wfm", "pki")
+    assert wfm.pki is not None  # required by the schema for a WFM that is not the reference
+    if not wfm.pki.is_dir():
+        state = "is not a folder" if wfm.pki.exists() else "does not exist"
+        raise UsageError(f"{where}: {wfm.pki} {state}; create it with `margo-conformance pki init`")
+    try:
+        pki = Pki.load(wfm.pki)
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+    for key, declared, minted in (
+        ("trust_domain", wfm.trust_domain, pki.trust_domain),
+        ("wfm_id", wfm.wfm_id, pki.wfm_id),
+    ):
+        if declared != minted:
+            raise UsageError(
+                f"{origin.where('wfm', key)}: {declared!r} does not match the PKI at {wfm.pki}, "
+                f"which was minted for {key} {minted!r}"
+            )
+
+
+def _check_commands(
+    section: Mapping[str, Any],
+    operations: tuple[str, ...],
+    keys: tuple[str, ...],
+    origin: _Origin,
+    environ: Mapping[str, str],
+    *,
+    known: Callable[[str], Iterable[str]],
+) -> None:
+    """Every command template of a provisioner or launcher section could run (see ``templates``)."""
+    if section.get("type") != "command":
+        return
+    secrets = [k for k in section if SECRET_KEY.search(k)]
+    for operation in operations:
+        if operation in section:
+            check_template(
+                str(section[operation]),
+                [*known(operation), *secrets],
+                where=origin.where(*keys, operation),
+                environ=environ,
+            )
 
 
 def _redact(value: Any, key: str = "") -> Any:
@@ -284,7 +440,7 @@ def _redact(value: Any, key: str = "") -> Any:
         return {k: _redact(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [_redact(v, key) for v in value]
-    return value
+    return hide_inline(value) if isinstance(value, str) else value
 
 
 def load_sut(path: Path | None, *, environ: Mapping[str, str] | None = None) -> Sut:

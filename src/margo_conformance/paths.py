@@ -21,13 +21,21 @@ def pin_dir(pin: str) -> Path:
 
 
 def suite_root() -> Path:
-    """The checkout holding features/, steps/ and fixtures/ (``MARGO_SUITE_ROOT`` overrides)."""
+    """The checkout holding the suite's features/, steps/, fixtures/ and pyproject.toml
+    (``MARGO_SUITE_ROOT`` overrides).
+
+    Found from where this package is installed, never from the current directory: a vendor's own BDD
+    project (with its own features/ and steps/) is where people start the suite from."""
     override = os.environ.get("MARGO_SUITE_ROOT")
-    candidates = [Path(override)] if override else [Path.cwd(), *PACKAGE_DIR.parents]
+    candidates = [Path(override)] if override else list(PACKAGE_DIR.parents)
     for candidate in candidates:
-        if (candidate / "features").is_dir() and (candidate / "steps").is_dir():
+        if (
+            all((candidate / name).is_dir() for name in ("features", "steps"))
+            and (candidate / "pyproject.toml").is_file()
+        ):
             return candidate.resolve()
+    where = f"MARGO_SUITE_ROOT={override}" if override else f"any folder above {PACKAGE_DIR}"
     raise EnvironmentProblem(
-        "cannot find the suite's features/ and steps/ folders; run from the margo-conformance "
-        "checkout or set MARGO_SUITE_ROOT to it"
+        f"cannot find the suite's features/, steps/ and pyproject.toml in {where}; install the suite from "
+        "its checkout (pip install -e) or set MARGO_SUITE_ROOT to the checkout"
     )

@@ -33,12 +33,13 @@ def check_run_id(run_id: str | None) -> None:
 
 
 def run(
-    persona: Annotated[str | None, typer.Option(help=f"Only this persona: {', '.join(PERSONAS)}")] = None,
+    persona: Annotated[str | None, typer.Option(help="Only this persona: package, wfm or device")] = None,
     sut: Annotated[
         Path | None, typer.Option(help="SUT file (default: the built-in reference subjects)")
     ] = None,
     reports_dir: Annotated[
-        Path | None, typer.Option(help="Where reports/<run-id>/ is written (default: ./reports)")
+        Path | None,
+        typer.Option(help="Where <run-id>/ is written (default: ./reports, in the current directory)"),
     ] = None,
     run_id: Annotated[str | None, typer.Option(help="Run id (default: UTC time + random suffix)")] = None,
     select: Annotated[

@@ -7,6 +7,9 @@
 - Each report is classified into a verdict (pass, fail, blocked, inconclusive …); the verdict travels
   as data on the item (never as a prefix of a skip reason), and results.yaml, junit.xml and the console
   summary are all rendered from one results dict at the end of the session.
+- The console shows one line when a scenario starts (``START_LINE``, which the runner reads to say what a
+  long wait waits for) and one with its verdict and time when it ends, instead of pytest's letters; a
+  failed scenario prints what the subject did (requirement, expectation, exchange), not a traceback.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ RESULTS_KEY = pytest.StashKey[RunResults]()
 RENDERED_KEY = pytest.StashKey[dict[str, Any]]()  # results.yaml's data, once the session has finished
 NOT_APPLICABLE_KEY = pytest.StashKey[str]()  # why a scenario does not apply (its profile is not declared)
 PRECONDITION_ERRORS = (Blocked, EnvironmentProblem, InputError)
+START_LINE = "... [{persona}] {name}"  # runner.STARTED parses it
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -84,6 +88,7 @@ def pytest_configure(config: pytest.Config) -> None:
     sut_path = config.getoption("--margo-sut")
     sut = load_sut(Path(sut_path) if sut_path else None)
     config.stash[SUT_KEY] = sut
+    _CONFIG[:] = [config]
     config.stash[RESULTS_KEY] = RunResults(
         run_id=config.getoption("--margo-run-id"),
         pin=sut.pin,
@@ -131,6 +136,8 @@ def pytest_collection_modifyitems(
             reason = f"profile {profile!r} is not declared by the SUT"
             item.stash[NOT_APPLICABLE_KEY] = reason
             item.add_marker(pytest.mark.skip(reason=f"not-applicable: {reason}"))
+        else:
+            _CONSOLE[("start", item.nodeid)] = START_LINE.format(persona=values["persona"][0], name=name)
         selected.append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
@@ -142,7 +149,10 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    _record(item, _classify(item, call, report) if not report.passed else None)
+    outcome = _classify(item, call, report) if not report.passed else None
+    _record(item, outcome)
+    if outcome is not None and outcome[0] is Verdict.FAIL and call.excinfo is not None:
+        report.longrepr = _failure_text(item, call.excinfo.value)
     excinfo = call.excinfo
     if excinfo is not None and isinstance(excinfo.value, PRECONDITION_ERRORS):  # pytest shows it as a skip
         report.outcome = "skipped"
@@ -191,27 +201,75 @@ def _classify(
     )
 
 
+def _failure_text(item: pytest.Item, error: BaseException) -> str:
+    """What a vendor needs from a failed scenario: the requirements, what was expected and seen, and the
+    exchange (a Violation's evidence); pytest's traceback would show only the suite's own code."""
+    requirements = ", ".join(str(m.args[0]) for m in item.iter_markers("req"))
+    feature, name = _scenario_names(item)
+    return f"FAIL [{_one(item, 'persona')}] {name} ({feature}), requirements {requirements}\n{error}"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str]:
+    """pytest's counts, without its letters: the plugin writes a line per scenario instead."""
+    if report.when in ("setup", "teardown"):
+        return ("error" if report.failed else "skipped" if report.skipped else ""), "", ""
+    return report.outcome, "", ""
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    """Written outside the scenario's output capture (a hook of the scenario itself would be captured)."""
+    line = _CONSOLE.pop(("start", nodeid), None)
+    if line is not None:
+        _write_line(line)
+
+
+def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    line = _CONSOLE.pop(("verdict", nodeid), None)
+    if line is not None:
+        _write_line(line)
+
+
+_CONSOLE: dict[tuple[str, str], str] = {}  # lines waiting for the terminal: ("start"|"verdict", nodeid)
+_CONFIG: list[pytest.Config] = []  # the session's, for its terminal reporter (registered after ours)
+
+
+def _write_line(line: str) -> None:
+    for config in _CONFIG:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(line)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     state = item.stash.get(_STATE_KEY, None)
     if state is None:
         return
     feature, name = _scenario_names(item)
-    item.config.stash[RESULTS_KEY].scenarios.append(
-        ScenarioResult(
-            nodeid=item.nodeid,
-            feature=feature,
-            name=_display_name(item, name),
-            verdict=state["verdict"],
-            requirements=tuple(m.args[0] for m in item.iter_markers("req")),
-            persona=_one(item, "persona"),
-            level=_one(item, "level"),
-            profile=_one(item, "profile"),
-            duration_s=time.monotonic() - state["start"],
-            message=state["message"],
-            suite_error=state["suite_error"],
-        )
+    result = ScenarioResult(
+        nodeid=item.nodeid,
+        feature=feature,
+        name=_display_name(item, name),
+        verdict=state["verdict"],
+        requirements=tuple(m.args[0] for m in item.iter_markers("req")),
+        persona=_one(item, "persona"),
+        level=_one(item, "level"),
+        profile=_one(item, "profile"),
+        duration_s=time.monotonic() - state["start"],
+        message=state["message"],
+        suite_error=state["suite_error"],
     )
+    item.config.stash[RESULTS_KEY].scenarios.append(result)
+    _CONSOLE[("verdict", item.nodeid)] = verdict_line(result)
+
+
+def verdict_line(result: ScenarioResult) -> str:
+    """``PASS           [wfm] A client without a certificate is not served (0.4 s)``; why, if blocked."""
+    line = f"{result.verdict.value.upper():<14} [{result.persona}] {result.name} ({result.duration_s:.1f} s)"
+    if result.verdict in (Verdict.BLOCKED, Verdict.INCONCLUSIVE, Verdict.SKIPPED) and result.message:
+        line += f"\n{'':<15}{result.message.splitlines()[0][:200]}"
+    return line
 
 
 def _scenario_names(item: pytest.Item) -> tuple[str, str]:

@@ -6,8 +6,9 @@ Three adapters behind one interface:
 - ``command``: a vendor's CLI, one command template per operation (contract below);
 - ``manual``: the operator does it by hand and confirms at the terminal; without one, blocked.
 
-Command contract. Each template is split like a shell would (``shlex``) *before* placeholders are
-filled in, so a value can never become a new argument or shell syntax; no shell is run. Placeholders:
+Command contract (docs/provisioner-contract.md). Each template is split like a shell would (``shlex``)
+*before* placeholders are filled in, so a value can never become a new argument or shell syntax; no shell
+is run (``templates.render``; ``{env:NAME}`` and secret-named keys are never shown in reports). Placeholders:
 ``{spiffe_id}`` ``{client_id}`` ``{device_id}`` ``{app_description}`` (a file path) ``{parameters_file}``
 (a JSON file of name → value) ``{deployment_id}`` ``{status}`` ``{retry_after}`` ``{package_ref}``
 (``oci://host/repository:tag``) ``{trust_policy}`` (a Notary trustpolicy.json) ``{trust_store}`` (a Notary
@@ -25,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import shlex
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from ..errors import Blocked, MargoError, UsageError
 from ..instrument import AdminClient, AdminError
 from ..pki import SpiffeId
+from ..templates import render, secret_values
 
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 REFUSED_EXIT = 3  # deploy_package: the WFM refused the package (stderr: why)
@@ -148,7 +149,10 @@ class CommandProvisioner:
     """A vendor's command line, one template per operation (see the module docstring)."""
 
     def __init__(self, templates: Mapping[str, Any], *, timeout_s: float = 60.0) -> None:
-        self._templates = {k: str(v) for k, v in templates.items() if k not in ("type", "timeout_s")}
+        self._secrets = secret_values(templates)  # placeholders whose values reports never show
+        self._templates = {
+            k: str(v) for k, v in templates.items() if k not in ("type", "timeout_s", *self._secrets)
+        }
         self._timeout = float(templates.get("timeout_s", timeout_s))
 
     def _run(self, operation: str, *, refusal_exit: int | None = None, **values: str) -> str:
@@ -158,9 +162,10 @@ class CommandProvisioner:
                 f"the SUT's provisioner has no '{operation}' command, so this precondition cannot be set up"
             )
         try:
-            argv = [part.format(**values) for part in shlex.split(template)]
+            command = render(template, values, secrets=self._secrets)
         except (KeyError, ValueError) as exc:
             raise UsageError(f"provisioner.{operation}: bad template {template!r}: {exc}") from None
+        argv = command.argv
         try:
             result = subprocess.run(
                 argv,
@@ -174,13 +179,13 @@ class CommandProvisioner:
             raise Blocked(f"provisioner.{operation}: command not found: {argv[0]}") from None
         except subprocess.TimeoutExpired:
             raise Blocked(
-                f"provisioner.{operation}: no answer within {self._timeout:.0f} s: {shlex.join(argv)}"
+                f"provisioner.{operation}: no answer within {self._timeout:.0f} s: {command.shown}"
             ) from None
         if refusal_exit is not None and result.returncode == refusal_exit:
             raise Refused(result.stderr.strip()[-1500:] or f"exit {refusal_exit}, no reason on stderr")
         if result.returncode != 0:
             raise Blocked(
-                f"provisioner.{operation} failed (exit {result.returncode}): {shlex.join(argv)}\n"
+                f"provisioner.{operation} failed (exit {result.returncode}): {command.shown}\n"
                 f"stderr: {result.stderr.strip()[-1500:]}"
             )
         return result.stdout

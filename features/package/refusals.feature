@@ -1,8 +1,12 @@
-@persona:package @negative
+@persona:package @negative @checker
 Feature: Packages with a known fault are refused
   As a conformance lead,
   I want every rule the package checker enforces to be shown refusing a package that breaks it,
   so that a vendor can trust that a "conformant" verdict means each rule was really applied.
+
+  These scenarios judge the suite's own bundled faults, not the vendor's packages: they are the
+  checker's proof (@checker), run by `selftest --persona package` and the project's tests, never by
+  a vendor's `run`.
 
   Source: fixtures/packages/faults.yaml — each fault is one violation of one requirement, applied
   to a reference package (vendor-a-compose, vendor-b-compose or helm-app).
@@ -421,3 +425,84 @@ Feature: Packages with a known fault are refused
     Given the bundled package with the fault "capacity-restated-in-property-selector"
     When the package is checked
     Then the package stays conformant but departs from the recommendation of requirement ELIG-007
+
+  @req:SIGN-101 @level:must @profile:signing
+  Scenario Outline: A package manifest without a signature that verifies is refused
+    Given the bundled package with the fault "<fault>"
+    When the package's signatures are verified under the publisher's trust policy
+    Then the package is non-conformant, breaking requirement SIGN-101
+
+    Examples:
+      | fault                 |
+      | sign-package-unsigned |
+      | sign-package-retagged |
+
+  @req:SIGN-102 @level:must @profile:signing
+  Scenario Outline: A Compose archive manifest without a signature is refused
+    Given the bundled package with the fault "<fault>"
+    When the package's signatures are verified under the publisher's trust policy
+    Then the package is non-conformant, breaking requirement SIGN-102
+
+    Examples:
+      | fault                 |
+      | sign-compose-unsigned |
+
+  @req:SIGN-103 @level:must @profile:signing
+  Scenario Outline: A Helm chart manifest without a signature is refused
+    Given the bundled package with the fault "<fault>"
+    When the package's signatures are verified under the publisher's trust policy
+    Then the package is non-conformant, breaking requirement SIGN-103
+
+    Examples:
+      | fault              |
+      | sign-helm-unsigned |
+
+  @req:SIGN-106 @level:must @profile:signing
+  Scenario Outline: A package signed with RS256 is refused
+    Given the bundled package with the fault "<fault>"
+    When the package's signatures are verified under the publisher's trust policy
+    Then the package is non-conformant, breaking requirement SIGN-106
+
+    Examples:
+      | fault      |
+      | sign-rs256 |
+
+  @req:SIGN-107 @level:must @profile:signing
+  Scenario Outline: A signature over another artifact's descriptor is refused
+    Given the bundled package with the fault "<fault>"
+    When the package's signatures are verified under the publisher's trust policy
+    Then the package is non-conformant, breaking requirement SIGN-107
+
+    Examples:
+      | fault             |
+      | sign-other-digest |
+
+  @req:SIGN-108 @level:must @profile:signing
+  Scenario Outline: A package signed under a root outside the publisher's trust store is refused
+    Given the bundled package with the fault "<fault>"
+    When the package's signatures are verified under the publisher's trust policy
+    Then the package is non-conformant, breaking requirement SIGN-108
+
+    Examples:
+      | fault               |
+      | sign-untrusted-root |
+
+  @req:SIGN-109 @level:must @profile:signing
+  Scenario Outline: A vendor package signed with a TLS server certificate is refused
+    Given the bundled package with the fault "<fault>"
+    When the package's signatures are verified under the publisher's trust policy
+    Then the package is non-conformant, breaking requirement SIGN-109
+
+    Examples:
+      | fault           |
+      | sign-server-eku |
+
+  @req:SIGN-110 @level:must @profile:signing
+  Scenario Outline: A package signed with a since-expired certificate and no timestamp is refused
+    Given the bundled package with the fault "<fault>"
+    When the package's signatures are verified under the publisher's trust policy
+    Then the package is non-conformant, breaking requirement SIGN-110
+
+    Examples:
+      | fault                     |
+      | sign-expired-no-timestamp |

@@ -36,6 +36,12 @@ class PackageFault:
     def needs_registry(self) -> bool:
         return self.publish is not None
 
+    @property
+    def signature(self) -> str | None:
+        """The signature fault (a signing fixture kind) the package is published with, if any."""
+        value = (self.publish or {}).get("signature")
+        return str(value) if value is not None else None
+
 
 def load_faults(catalogue: Path) -> dict[str, PackageFault]:
     """The fault catalogue, validated enough that a typo fails loudly."""

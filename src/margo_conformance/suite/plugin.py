@@ -3,7 +3,8 @@
 - ``@req:ID`` / ``@persona:`` / ``@level:`` / ``@profile:`` tags become marks; an unknown requirement
   ID or a scenario missing a family stops collection with a clear message.
 - Scenarios of other personas are deselected; scenarios of profiles the SUT does not declare are
-  not-applicable.
+  not-applicable. ``@checker`` scenarios judge the suite's own bundled fixtures, not the subject: they
+  are the checker's proof (self-test, project tests) and run only with ``--margo-checker``.
 - Each report is classified into a verdict (pass, fail, blocked, inconclusive …) and results.yaml
   is written at the end of the session.
 """
@@ -24,7 +25,7 @@ from ..errors import Blocked, EnvironmentProblem, InputError, MargoError
 from ..paths import suite_root
 from ..registry import Registry
 from ..verdicts import Verdict
-from .catalogue import TAG_FAMILIES
+from .catalogue import CHECKER_TAG, TAG_FAMILIES
 from .results import RunResults, ScenarioResult
 
 SUT_KEY = pytest.StashKey[Sut]()
@@ -42,6 +43,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--margo-faults-off",
         action="store_true",
         help="Self-test: bundled faulty fixtures resolve to their origin",
+    )
+    group.addoption(
+        "--margo-checker",
+        action="store_true",
+        help="Self-test: also run the @checker scenarios (the checker judging the suite's own fixtures)",
     )
     group.addoption(
         "--margo-mutant",
@@ -104,6 +110,7 @@ def pytest_collection_modifyitems(
     persona = config.getoption("--margo-persona")
     features = set(config.getoption("--margo-feature"))
     names = set(config.getoption("--margo-scenario"))
+    checker = config.getoption("--margo-checker")
     sut = config.stash[SUT_KEY]
     selected, deselected = [], []
     for item in items:
@@ -118,6 +125,7 @@ def pytest_collection_modifyitems(
             (persona and persona not in values["persona"])
             or (features and Path(feature).stem not in features)
             or (names and name not in names)
+            or (not checker and item.get_closest_marker(CHECKER_TAG) is not None)
         ):
             deselected.append(item)
             continue

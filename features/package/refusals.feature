@@ -224,14 +224,16 @@ Feature: Packages with a known fault are refused
       | compose-invalid-spec    |
 
   @req:REG-014 @level:must @profile:compose
-  Scenario Outline: A Compose archive missing a file its Compose file names is refused
+  Scenario Outline: A Compose archive missing a file it needs, or shipping a secret or bind-mount source, is refused
     Given the bundled package with the fault "<fault>"
     When the package is checked
     Then the package is non-conformant, breaking requirement REG-014
 
     Examples:
-      | fault |
-      | compose-env-file-missing |
+      | fault                           |
+      | compose-env-file-missing        |
+      | compose-ships-secret-file       |
+      | compose-ships-bind-mount-source |
 
   @req:REG-015 @level:must @profile:compose
   Scenario Outline: A Compose archive member that could escape or keep special bits is refused
@@ -259,16 +261,19 @@ Feature: Packages with a known fault are refused
       | chart-api-version-v1 |
 
   @req:APPD-004 @level:must @profile:helm
-  Scenario Outline: A Helm chart using lookup, hooks or CRDs is refused
+  Scenario Outline: A Helm chart or subchart using lookup, hooks or CRDs is refused
     Given the bundled package with the fault "<fault>"
     When the package is checked
     Then the package is non-conformant, breaking requirement APPD-004
 
     Examples:
       | fault |
-      | chart-uses-lookup |
-      | chart-has-hook    |
-      | chart-ships-crds  |
+      | chart-uses-lookup               |
+      | chart-has-hook                  |
+      | chart-ships-crds                |
+      | chart-subchart-uses-lookup      |
+      | chart-packaged-subchart-has-hook |
+      | chart-subchart-ships-crds       |
 
   @req:REG-007 @level:must @profile:core
   Scenario Outline: A package manifest that is not an OCI image manifest is refused

@@ -129,6 +129,11 @@ def _edit_archive(root: Path, edit: dict[str, Any]) -> None:
     (root / "components" / f"{name}{suffix}").write_bytes(data)
 
 
+def _packed(files: list[dict[str, str]]) -> bytes:
+    """A gzip'd tar of ``{name, text}`` files: an archive inside the archive (a packaged subchart)."""
+    return pack([ArchiveEntry(f["name"], "file", f["text"].encode(), "", 0o644) for f in files])
+
+
 def _edit_entries(entries: list[ArchiveEntry], edit: dict[str, Any]) -> list[ArchiveEntry]:
     by_name = {e.name: e for e in entries}
     if "add" in edit:
@@ -137,7 +142,7 @@ def _edit_entries(entries: list[ArchiveEntry], edit: dict[str, Any]) -> list[Arc
             ArchiveEntry(
                 name=spec["name"],
                 type=spec.get("type", "file"),
-                data=spec.get("text", "").encode(),
+                data=_packed(spec["archive"]) if "archive" in spec else spec.get("text", "").encode(),
                 target=spec.get("target", ""),
                 mode=int(str(spec.get("mode", "644")), 8),
             )

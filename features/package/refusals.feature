@@ -249,6 +249,7 @@ Feature: Packages with a known fault are refused
       | compose-hardlink-escape  |
       | compose-setuid           |
       | compose-setgid           |
+      | compose-sticky           |
 
   @req:APPD-110 @level:must @profile:helm
   Scenario Outline: A Helm chart that is not apiVersion v2 is refused
@@ -375,15 +376,11 @@ Feature: Packages with a known fault are refused
     When the package is checked
     Then the package stays conformant but departs from the recommendation of requirement REG-013
 
-  @req:PKG-002 @level:must @profile:core
-  Scenario Outline: A catalog resource outside the resources folder is refused
-    Given the bundled package with the fault "<fault>"
+  @req:PKG-002 @level:should @profile:core
+  Scenario: A catalog resource outside the resources folder is conformant, with a warning
+    Given the bundled package with the fault "resource-outside-resources-folder"
     When the package is checked
-    Then the package is non-conformant, breaking requirement PKG-002
-
-    Examples:
-      | fault |
-      | resource-outside-resources-folder |
+    Then the package stays conformant but departs from the recommendation of requirement PKG-002
 
   @req:PKG-003 @level:must @profile:core
   Scenario Outline: A package without any deployment profile is refused

@@ -25,7 +25,7 @@ from margo_conformance._internal.archive_builder import (
     pack_directory,
 )
 from margo_conformance.errors import InputError
-from margo_conformance.findings import Findings, Level
+from margo_conformance.findings import Finding, Findings, Level
 from margo_conformance.package import check
 from margo_conformance.package.compose_archive import check_compose_archive
 from margo_conformance.package.description import check_description
@@ -658,3 +658,17 @@ def test_reference_packages_are_conformant(reference: str) -> None:
 
 def _show(findings: Findings) -> str:
     return "\n".join(f"{f.requirement} {f.level.value} {f.location}: {f.message}" for f in findings)
+
+
+def test_a_finding_is_a_collected_violation_and_back() -> None:
+    """One shape for a check (issue 9, deliverable 7): a package finding converts to the Violation a
+    check raises, its location as evidence, and a Violation collects into a finding at a level."""
+    finding = Finding("REG-014", Level.MUST, "a.tar.gz!a/compose.yaml#secrets.s.file", "shipped")
+    violation = finding.violation()
+    assert isinstance(violation, AssertionError)
+    assert (violation.requirement, violation.message, violation.evidence) == (
+        "REG-014",
+        "shipped",
+        finding.location,
+    )
+    assert Finding.of(violation, Level.MUST) == finding

@@ -8,12 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography.hazmat.primitives import serialization
 
 from margo_conformance.errors import UsageError
 from margo_conformance.signing.fixtures import SigningPki
 from margo_conformance.signing.policy import Level, policy_data
 from margo_conformance.signing.vendor import publisher_trust, reference_publisher
+from margo_conformance.suite.runner import run_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_STORE = ROOT / "fixtures" / "sut" / "signing" / "trust-store"
@@ -67,3 +69,57 @@ def test_the_test_publishers_chains_lead_to_the_reference_trust_store() -> None:
 def test_a_root_of_another_key_is_refused() -> None:
     with pytest.raises(ValueError, match="seeded root key"):
         SigningPki("rogue-publisher", root=SigningPki("vendor-a").root)
+
+
+def _vendor_run(tmp_path: Path, *, signed: bool) -> dict[str, str]:
+    signing: dict[str, object] = {
+        "trust_store": str(REFERENCE_STORE),
+        "trust_policy": str(REFERENCE_STORE.parent / "trustpolicy.json"),
+    }
+    if signed:
+        signing["sign_published"] = {
+            "key": str(REFERENCE_STORE.parent / "vendor-a-release.key"),
+            "chain": str(REFERENCE_STORE.parent / "vendor-a-release.chain.pem"),
+        }
+    packages = ROOT / "fixtures" / "packages"
+    sut = tmp_path / "sut.yaml"
+    sut.write_text(
+        yaml.safe_dump(
+            {
+                "declares": ["core", "compose", "helm", "signing"],
+                "package": {
+                    "targets": [str(packages / "vendor-a-compose"), str(packages / "helm-app")],
+                    "publish_to_local_registry": True,
+                    "signing": signing,
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
+    outcome = run_suite(
+        persona="package",
+        sut=sut,
+        reports_root=tmp_path / "reports",
+        echo=False,
+        pytest_args=("--margo-feature", "signing"),
+    )
+    results = yaml.safe_load(outcome.results.read_text(encoding="utf-8"))
+    return {s["scenario"]: s["verdict"] for s in results["scenarios"]}
+
+
+def test_declaring_signing_for_unsigned_packages_fails(tmp_path: Path) -> None:
+    """Issue 9: a vendor that declares signing and ships unsigned packages fails every signed-artifact
+    scenario; the certificate rules cannot be judged without a signature (blocked, never passed)."""
+    verdicts = _vendor_run(tmp_path, signed=False)
+    failed = {name for name, verdict in verdicts.items() if verdict == "fail"}
+    assert failed == {
+        "Every application package manifest carries a signature that verifies",
+        "Every Compose archive manifest carries a signature that verifies",
+        "Every Helm chart manifest carries a signature that verifies",
+    }
+    assert set(verdicts.values()) == {"fail", "blocked"}
+
+
+def test_the_same_packages_signed_by_their_publisher_pass(tmp_path: Path) -> None:
+    verdicts = _vendor_run(tmp_path, signed=True)
+    assert len(verdicts) == 8 and set(verdicts.values()) == {"pass"}

@@ -535,7 +535,7 @@ def test_minimal_description_has_no_findings() -> None:
         (_setting_unknown_schema, "APPD-108", Level.MUST, "$.configuration.sections[0].settings[0].schema"),
         (_capacity_restated, "ELIG-007", Level.SHOULD, "$.deploymentProfiles[0].deviceConstraints"),
         (_custom_profile_without_labels, "APPD-006", Level.MUST, "$.deploymentProfiles[0]"),
-        (_icon_outside_resources, "PKG-002", Level.MUST, "$.metadata.catalog.application.icon"),
+        (_icon_outside_resources, "PKG-002", Level.SHOULD, "$.metadata.catalog.application.icon"),
     ],
     ids=[
         "target-unknown-component",

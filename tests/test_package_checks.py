@@ -38,7 +38,11 @@ VENDOR_A = PACKAGES / "vendor-a-compose"
 SENSOR_HUB = VENDOR_A / "components" / "sensor-hub"
 FAULTS = load_faults(PACKAGES / "faults.yaml")
 LOCAL_FAULTS = sorted(name for name, fault in FAULTS.items() if not fault.needs_registry)
-SHOULD_FAULTS = {"compose-folder-misnamed", "capacity-restated-in-property-selector"}
+SHOULD_FAULTS = {
+    "compose-folder-misnamed",
+    "capacity-restated-in-property-selector",
+    "resource-outside-resources-folder",  # PKG-002 is a SHOULD (INC-156)
+}
 
 MiB = 1024 * 1024
 

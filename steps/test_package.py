@@ -15,8 +15,9 @@ from margo_conformance.package.check import PackageReport
 from margo_conformance.package.subjects import PackageSubjects
 
 FEATURES = Path(__file__).resolve().parents[1] / "features" / "package"
-# signing.feature is bound beside its own steps, in test_package_signing.py
-scenarios(*(str(f) for f in sorted(FEATURES.rglob("*.feature")) if f.name != "signing.feature"))
+# signing-fixtures.feature (the signature checker's proof) is bound beside its own steps, in
+# test_package_signing.py
+scenarios(*(str(f) for f in sorted(FEATURES.rglob("*.feature")) if f.name != "signing-fixtures.feature"))
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +58,18 @@ def bundled_faulty_package(package_subjects: PackageSubjects, fault: str) -> lis
 @when("the package is checked", target_fixture="package_reports")
 def check_packages(package_subjects: PackageSubjects, package_targets: list[str]) -> list[PackageReport]:
     return [package_subjects.check(target) for target in package_targets]
+
+
+@when(
+    "the signatures of each published package are verified under the publisher's trust policy",
+    target_fixture="package_reports",
+)
+@when(
+    "the package's signatures are verified under the publisher's trust policy",
+    target_fixture="package_reports",
+)
+def verify_signatures(package_subjects: PackageSubjects, package_targets: list[str]) -> list[PackageReport]:
+    return [package_subjects.check_signatures(target) for target in package_targets]
 
 
 @when("their Compose archives were available to check")

@@ -1,5 +1,5 @@
-"""Steps of the signing profile (package persona): thin; fixtures, verification and expectations live
-in margo_conformance.signing."""
+"""Steps of the signature checker's proof (package persona, @checker): thin; fixtures, verification and
+expectations live in margo_conformance.signing. The vendor-facing signing scenarios are in test_package.py."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from margo_conformance.signing import expectations
 from margo_conformance.signing.package_check import SignatureCheck
 from margo_conformance.signing.subjects import SignatureSubjects
 
-scenarios("../features/package/signing.feature")
+scenarios("../features/package/signing-fixtures.feature")
 
 
 @pytest.fixture(scope="session")

@@ -233,3 +233,48 @@ def test_a_mapping_under_a_secret_named_key_is_redacted(tmp_path: Path) -> None:
     content = {"device": {"credentials": {"user": "admin", "value": "s3cret"}}}
     redacted = Sut(raw=content).redacted()
     assert "s3cret" not in yaml.safe_dump(redacted)
+
+
+# -- the signing profile's package material ------------------------------------------------------------
+
+
+def test_reference_sut_gives_the_publishers_trust_material_and_signs_what_it_publishes() -> None:
+    signing = load_sut(None, environ={}).package.signing  # type: ignore[union-attr]
+    assert signing is not None
+    assert signing.trust_store == (REFERENCE.parent / "signing" / "trust-store",)
+    assert signing.trust_policy.is_file() and signing.sign_key and signing.sign_chain
+
+
+@pytest.mark.parametrize(
+    ("signing", "missing"),
+    [
+        (None, "no package.signing.trust_store and no package.signing.trust_policy"),
+        ({"trust_store": "roots.pem"}, "no package.signing.trust_policy"),
+        ({"trust_policy": "trustpolicy.json"}, "no package.signing.trust_store"),
+    ],
+)
+def test_declaring_signing_without_the_trust_material_names_the_missing_key(
+    tmp_path: Path, signing: dict[str, str] | None, missing: str
+) -> None:
+    package: dict[str, Any] = {"targets": ["oci://registry.example/app:1.0.0"]}
+    if signing is not None:
+        package["signing"] = signing
+    message = validation_error(tmp_path, {"declares": ["core", "signing"], "package": package})
+    assert missing in message and len(message.splitlines()) == 1
+
+
+def test_trust_store_may_be_several_certificate_files(tmp_path: Path) -> None:
+    package = {
+        "targets": ["x"],
+        "signing": {"trust_store": ["a.pem", "roots/"], "trust_policy": "policy.json"},
+    }
+    sut = Sut.from_file(write_sut(tmp_path, {"declares": ["signing"], "package": package}), environ={})
+    assert sut.package is not None and sut.package.signing is not None
+    assert sut.package.signing.trust_store == (tmp_path / "a.pem", tmp_path / "roots")
+    assert sut.package.signing.sign_key is None
+
+
+def test_signing_material_is_ignored_without_the_signing_profile(tmp_path: Path) -> None:
+    package = {"targets": ["x"], "signing": {"trust_store": "s", "trust_policy": "p.json"}}
+    sut = Sut.from_file(write_sut(tmp_path, {"declares": ["core"], "package": package}), environ={})
+    assert sut.package is not None and sut.package.signing is None

@@ -25,10 +25,11 @@ from margo_conformance._internal.archive_builder import (
     pack_directory,
 )
 from margo_conformance.errors import InputError
-from margo_conformance.findings import Findings, Level
+from margo_conformance.findings import Finding, Findings, Level
 from margo_conformance.package import check
 from margo_conformance.package.compose_archive import check_compose_archive
 from margo_conformance.package.description import check_description
+from margo_conformance.package.helm_chart import check_helm_chart
 from margo_conformance.package.mutants import load_faults, materialize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +38,11 @@ VENDOR_A = PACKAGES / "vendor-a-compose"
 SENSOR_HUB = VENDOR_A / "components" / "sensor-hub"
 FAULTS = load_faults(PACKAGES / "faults.yaml")
 LOCAL_FAULTS = sorted(name for name, fault in FAULTS.items() if not fault.needs_registry)
-SHOULD_FAULTS = {"compose-folder-misnamed", "capacity-restated-in-property-selector"}
+SHOULD_FAULTS = {
+    "compose-folder-misnamed",
+    "capacity-restated-in-property-selector",
+    "resource-outside-resources-folder",  # PKG-002 is a SHOULD (INC-156)
+}
 
 MiB = 1024 * 1024
 
@@ -338,6 +343,99 @@ def test_config_file_inside_the_folder_is_fine() -> None:
     assert summary(compose_findings(sensor_hub(compose=compose, extra=extra))) == []
 
 
+SECRET = "secrets:\n  site-token:\n    file: ./sensor-hub.env\n"
+
+
+@pytest.mark.parametrize(
+    ("volumes", "where"),
+    [
+        (["./sensor-hub.env:/etc/site.env:ro"], "#services.sensor-hub.volumes[0]"),
+        (
+            [{"type": "bind", "source": "sensor-hub.env", "target": "/etc/site.env"}],
+            "#services.sensor-hub.volumes[0]",
+        ),
+    ],
+)
+def test_a_shipped_bind_mount_source_is_reg_014(volumes: list[Any], where: str) -> None:
+    """REG-014 MUST NOT: a bind mount names a path of the device; its source is not in the archive."""
+    document = yaml.safe_load(COMPOSE_TEXT)
+    document["services"]["sensor-hub"]["volumes"] = volumes
+    findings = compose_findings(sensor_hub(compose=yaml.safe_dump(document)))
+    assert summary(findings) == [("REG-014", Level.MUST)]
+    assert findings.items[0].location.endswith(where) and "bind mount" in findings.items[0].message
+
+
+@pytest.mark.parametrize(
+    "volume",
+    [
+        "data:/var/lib/data",
+        "/srv/site:/etc/site:ro",
+        "./not-shipped:/x",
+        {"type": "volume", "source": "data", "target": "/data"},
+    ],
+)
+def test_named_volumes_and_unshipped_bind_sources_are_fine(volume: Any) -> None:
+    document = yaml.safe_load(COMPOSE_TEXT)
+    document["services"]["sensor-hub"]["volumes"] = [volume]
+    if isinstance(volume, dict) or not volume.startswith((".", "/")):
+        document["volumes"] = {"data": {}}
+    assert summary(compose_findings(sensor_hub(compose=yaml.safe_dump(document)))) == []
+
+
+def test_a_shipped_secret_file_is_reg_014_and_an_unshipped_one_is_fine() -> None:
+    findings = compose_findings(sensor_hub(compose=COMPOSE_TEXT + SECRET))
+    assert summary(findings) == [("REG-014", Level.MUST)]
+    assert findings.items[0].location.endswith("#secrets.site-token.file")
+    unshipped = COMPOSE_TEXT + SECRET.replace("./sensor-hub.env", "./site-token.txt")
+    assert summary(compose_findings(sensor_hub(compose=unshipped))) == []
+
+
+def chart(*extra: ArchiveEntry) -> bytes:
+    return pack(
+        [
+            file("metrics-gateway/Chart.yaml", "apiVersion: v2\nname: metrics-gateway\nversion: 1.0.0\n"),
+            file("metrics-gateway/templates/deployment.yaml", "kind: Deployment\n"),
+            *extra,
+        ]
+    )
+
+
+HOOK_JOB = "kind: Job\nmetadata:\n  annotations:\n    helm.sh/hook: pre-install\n"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        file("metrics-gateway/charts/cache/templates/job.yaml", HOOK_JOB),
+        file("metrics-gateway/charts/cache/charts/deep/crds/c.yaml", "kind: CustomResourceDefinition\n"),
+        ArchiveEntry(
+            "metrics-gateway/charts/db-1.0.0.tgz",
+            "file",
+            pack([file("db/Chart.yaml", "apiVersion: v2\n"), file("db/templates/job.yaml", HOOK_JOB)]),
+            "",
+            0o644,
+        ),
+    ],
+    ids=["subchart-folder", "nested-subchart-folder", "packaged-subchart"],
+)
+def test_subcharts_are_inspected_like_the_chart(extra: ArchiveEntry) -> None:
+    """APPD-004: Helm installs subcharts with their parent, hooks and CRDs included."""
+    findings = check_helm_chart(chart(extra), component="metrics-gateway", location="m.tgz")
+    assert summary(findings) == [("APPD-004", Level.MUST)]
+
+
+def test_clean_subcharts_and_a_values_file_named_like_a_hook_are_fine() -> None:
+    findings = check_helm_chart(
+        chart(
+            file("metrics-gateway/charts/cache/templates/svc.yaml", "kind: Service\n"),
+            file("metrics-gateway/charts/cache/values.yaml", "note: helm.sh/hook: is only text here\n"),
+        ),
+        component="metrics-gateway",
+        location="m.tgz",
+    )
+    assert summary(findings) == []
+
+
 def test_link_through_a_symlinked_directory_is_reg_015() -> None:
     data = sensor_hub(extra=(link("sensor-hub/d", ".."), link("sensor-hub/d/e", "../../etc/passwd")))
     assert "REG-015" in compose_findings(data).requirements()
@@ -377,7 +475,8 @@ def description_findings(edit: Callable[[dict[str, Any]], None] = lambda doc: No
 
 
 def _profile(document: dict[str, Any]) -> dict[str, Any]:
-    return document["deploymentProfiles"][0]
+    profile: dict[str, Any] = document["deploymentProfiles"][0]
+    return profile
 
 
 def _target_unknown_component(document: dict[str, Any]) -> None:
@@ -440,7 +539,7 @@ def test_minimal_description_has_no_findings() -> None:
         (_setting_unknown_schema, "APPD-108", Level.MUST, "$.configuration.sections[0].settings[0].schema"),
         (_capacity_restated, "ELIG-007", Level.SHOULD, "$.deploymentProfiles[0].deviceConstraints"),
         (_custom_profile_without_labels, "APPD-006", Level.MUST, "$.deploymentProfiles[0]"),
-        (_icon_outside_resources, "PKG-002", Level.MUST, "$.metadata.catalog.application.icon"),
+        (_icon_outside_resources, "PKG-002", Level.SHOULD, "$.metadata.catalog.application.icon"),
     ],
     ids=[
         "target-unknown-component",
@@ -563,3 +662,17 @@ def test_reference_packages_are_conformant(reference: str) -> None:
 
 def _show(findings: Findings) -> str:
     return "\n".join(f"{f.requirement} {f.level.value} {f.location}: {f.message}" for f in findings)
+
+
+def test_a_finding_is_a_collected_violation_and_back() -> None:
+    """One shape for a check (issue 9, deliverable 7): a package finding converts to the Violation a
+    check raises, its location as evidence, and a Violation collects into a finding at a level."""
+    finding = Finding("REG-014", Level.MUST, "a.tar.gz!a/compose.yaml#secrets.s.file", "shipped")
+    violation = finding.violation()
+    assert isinstance(violation, AssertionError)
+    assert (violation.requirement, violation.message, violation.evidence) == (
+        "REG-014",
+        "shipped",
+        finding.location,
+    )
+    assert Finding.of(violation, Level.MUST) == finding

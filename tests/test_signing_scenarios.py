@@ -1,7 +1,7 @@
-"""The signing scenarios (features/package/signing.feature) pass against their fixtures, and every one of
-them can fail: refusals when the fault is switched off (the self-test's faults-off run), the others
-when the expectation is wrong (the wrong publisher's root in the trust store, a stricter level, a
-policy that does cover the package)."""
+"""The signature checker's proof (features/package/signing-fixtures.feature, @checker) passes against
+its fixtures, and every one of its scenarios can fail: refusals when the fault is switched off (the
+self-test's faults-off run), the others when the expectation is wrong (the wrong publisher's root in the
+trust store, a stricter level, a policy that does cover the package)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from margo_conformance.suite.catalogue import scenarios
 from margo_conformance.suite.runner import RunOutcome, run_suite
 
 ROOT = Path(__file__).resolve().parents[1]
-FEATURE = ROOT / "features" / "package" / "signing.feature"
-SIGNING = ("--margo-feature", "signing")
+FEATURE = ROOT / "features" / "package" / "signing-fixtures.feature"
+SIGNING = ("--margo-checker", "--margo-feature", "signing-fixtures")
 WRONG = {
     'publisher "vendor-a"': 'publisher "rogue-publisher"',  # verify against the wrong trust store
     "permissive": "strict",
@@ -81,7 +81,7 @@ def test_every_other_scenario_fails_when_its_expectation_is_wrong(
     for folder in ("features", "steps", "fixtures"):
         shutil.copytree(ROOT / folder, suite / folder, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", suite / "pyproject.toml")
-    feature = suite / "features" / "package" / "signing.feature"
+    feature = suite / "features" / "package" / FEATURE.name
     text = feature.read_text(encoding="utf-8")
     for right, wrong in WRONG.items():
         assert right in text, right

@@ -67,9 +67,9 @@ Feature: The Application Description of a package
   Scenario: Catalog resources are in the package, in an allowed format
     Then no package breaks requirement PKG-101
 
-  @req:PKG-002 @level:must @profile:core
+  @req:PKG-002 @level:should @profile:core
   Scenario: Catalog resources live in the resources folder
-    Then no package breaks requirement PKG-002
+    Then no package departs from the recommendation of requirement PKG-002
 
   @req:PKG-003 @level:must @profile:core
   Scenario: The package offers at least one deployment profile

@@ -21,7 +21,7 @@ Feature: Compose component archives
     Then no package departs from the recommendation of requirement REG-013
 
   @req:REG-014 @level:must @profile:compose
-  Scenario: Files the Compose file refers to are inside the archive
+  Scenario: Files the Compose file refers to are inside the archive, secret files and bind-mount sources are not
     Then no package breaks requirement REG-014
 
   @req:REG-015 @level:must @profile:compose

@@ -1,8 +1,12 @@
-@persona:package @negative
+@persona:package @negative @checker
 Feature: Packages with a known fault are refused
   As a conformance lead,
   I want every rule the package checker enforces to be shown refusing a package that breaks it,
   so that a vendor can trust that a "conformant" verdict means each rule was really applied.
+
+  These scenarios judge the suite's own bundled faults, not the vendor's packages: they are the
+  checker's proof (@checker), run by `selftest --persona package` and the project's tests, never by
+  a vendor's `run`.
 
   Source: fixtures/packages/faults.yaml — each fault is one violation of one requirement, applied
   to a reference package (vendor-a-compose, vendor-b-compose or helm-app).
@@ -220,14 +224,16 @@ Feature: Packages with a known fault are refused
       | compose-invalid-spec    |
 
   @req:REG-014 @level:must @profile:compose
-  Scenario Outline: A Compose archive missing a file its Compose file names is refused
+  Scenario Outline: A Compose archive missing a file it needs, or shipping a secret or bind-mount source, is refused
     Given the bundled package with the fault "<fault>"
     When the package is checked
     Then the package is non-conformant, breaking requirement REG-014
 
     Examples:
-      | fault |
-      | compose-env-file-missing |
+      | fault                           |
+      | compose-env-file-missing        |
+      | compose-ships-secret-file       |
+      | compose-ships-bind-mount-source |
 
   @req:REG-015 @level:must @profile:compose
   Scenario Outline: A Compose archive member that could escape or keep special bits is refused
@@ -243,6 +249,7 @@ Feature: Packages with a known fault are refused
       | compose-hardlink-escape  |
       | compose-setuid           |
       | compose-setgid           |
+      | compose-sticky           |
 
   @req:APPD-110 @level:must @profile:helm
   Scenario Outline: A Helm chart that is not apiVersion v2 is refused
@@ -255,16 +262,19 @@ Feature: Packages with a known fault are refused
       | chart-api-version-v1 |
 
   @req:APPD-004 @level:must @profile:helm
-  Scenario Outline: A Helm chart using lookup, hooks or CRDs is refused
+  Scenario Outline: A Helm chart or subchart using lookup, hooks or CRDs is refused
     Given the bundled package with the fault "<fault>"
     When the package is checked
     Then the package is non-conformant, breaking requirement APPD-004
 
     Examples:
       | fault |
-      | chart-uses-lookup |
-      | chart-has-hook    |
-      | chart-ships-crds  |
+      | chart-uses-lookup               |
+      | chart-has-hook                  |
+      | chart-ships-crds                |
+      | chart-subchart-uses-lookup      |
+      | chart-packaged-subchart-has-hook |
+      | chart-subchart-ships-crds       |
 
   @req:REG-007 @level:must @profile:core
   Scenario Outline: A package manifest that is not an OCI image manifest is refused
@@ -366,15 +376,11 @@ Feature: Packages with a known fault are refused
     When the package is checked
     Then the package stays conformant but departs from the recommendation of requirement REG-013
 
-  @req:PKG-002 @level:must @profile:core
-  Scenario Outline: A catalog resource outside the resources folder is refused
-    Given the bundled package with the fault "<fault>"
+  @req:PKG-002 @level:should @profile:core
+  Scenario: A catalog resource outside the resources folder is conformant, with a warning
+    Given the bundled package with the fault "resource-outside-resources-folder"
     When the package is checked
-    Then the package is non-conformant, breaking requirement PKG-002
-
-    Examples:
-      | fault |
-      | resource-outside-resources-folder |
+    Then the package stays conformant but departs from the recommendation of requirement PKG-002
 
   @req:PKG-003 @level:must @profile:core
   Scenario Outline: A package without any deployment profile is refused
@@ -421,3 +427,84 @@ Feature: Packages with a known fault are refused
     Given the bundled package with the fault "capacity-restated-in-property-selector"
     When the package is checked
     Then the package stays conformant but departs from the recommendation of requirement ELIG-007
+
+  @req:SIGN-101 @level:must @profile:signing
+  Scenario Outline: A package manifest without a signature that verifies is refused
+    Given the bundled package with the fault "<fault>"
+    When the package's signatures are verified under the publisher's trust policy
+    Then the package is non-conformant, breaking requirement SIGN-101
+
+    Examples:
+      | fault                 |
+      | sign-package-unsigned |
+      | sign-package-retagged |
+
+  @req:SIGN-102 @level:must @profile:signing
+  Scenario Outline: A Compose archive manifest without a signature is refused
+    Given the bundled package with the fault "<fault>"
+    When the package's signatures are verified under the publisher's trust policy
+    Then the package is non-conformant, breaking requirement SIGN-102
+
+    Examples:
+      | fault                 |
+      | sign-compose-unsigned |
+
+  @req:SIGN-103 @level:must @profile:signing
+  Scenario Outline: A Helm chart manifest without a signature is refused
+    Given the bundled package with the fault "<fault>"
+    When the package's signatures are verified under the publisher's trust policy
+    Then the package is non-conformant, breaking requirement SIGN-103
+
+    Examples:
+      | fault              |
+      | sign-helm-unsigned |
+
+  @req:SIGN-106 @level:must @profile:signing
+  Scenario Outline: A package signed with RS256 is refused
+    Given the bundled package with the fault "<fault>"
+    When the package's signatures are verified under the publisher's trust policy
+    Then the package is non-conformant, breaking requirement SIGN-106
+
+    Examples:
+      | fault      |
+      | sign-rs256 |
+
+  @req:SIGN-107 @level:must @profile:signing
+  Scenario Outline: A signature over another artifact's descriptor is refused
+    Given the bundled package with the fault "<fault>"
+    When the package's signatures are verified under the publisher's trust policy
+    Then the package is non-conformant, breaking requirement SIGN-107
+
+    Examples:
+      | fault             |
+      | sign-other-digest |
+
+  @req:SIGN-108 @level:must @profile:signing
+  Scenario Outline: A package signed under a root outside the publisher's trust store is refused
+    Given the bundled package with the fault "<fault>"
+    When the package's signatures are verified under the publisher's trust policy
+    Then the package is non-conformant, breaking requirement SIGN-108
+
+    Examples:
+      | fault               |
+      | sign-untrusted-root |
+
+  @req:SIGN-109 @level:must @profile:signing
+  Scenario Outline: A vendor package signed with a TLS server certificate is refused
+    Given the bundled package with the fault "<fault>"
+    When the package's signatures are verified under the publisher's trust policy
+    Then the package is non-conformant, breaking requirement SIGN-109
+
+    Examples:
+      | fault           |
+      | sign-server-eku |
+
+  @req:SIGN-110 @level:must @profile:signing
+  Scenario Outline: A package signed with a since-expired certificate and no timestamp is refused
+    Given the bundled package with the fault "<fault>"
+    When the package's signatures are verified under the publisher's trust policy
+    Then the package is non-conformant, breaking requirement SIGN-110
+
+    Examples:
+      | fault                     |
+      | sign-expired-no-timestamp |

@@ -60,6 +60,34 @@ SUT_SCHEMA: dict[str, Any] = {
             "properties": {
                 "targets": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
                 "publish_to_local_registry": {"type": "boolean"},
+                # the signing profile: the publisher's trust material the vendor's signatures must verify
+                # under, and (optional) what the suite signs the packages it publishes with
+                "signing": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "trust_store": {
+                            "oneOf": [
+                                {"type": "string", "minLength": 1},
+                                {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "items": {"type": "string", "minLength": 1},
+                                },
+                            ]
+                        },
+                        "trust_policy": {"type": "string", "minLength": 1},
+                        "sign_published": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["key", "chain"],
+                            "properties": {
+                                "key": {"type": "string", "minLength": 1},
+                                "chain": {"type": "string", "minLength": 1},
+                            },
+                        },
+                    },
+                },
             },
         },
         "wfm": {
@@ -126,9 +154,23 @@ SUT_SCHEMA: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
+class PackageSigning:
+    """The publisher's Notary trust material (signing profile), and the suite's own signing material.
+
+    ``trust_store`` is a Notary trust-store folder (``x509/ca/<name>/``) or root certificates (PEM files,
+    folders of them); ``sign_published`` (key, chain) signs what the suite publishes for the vendor."""
+
+    trust_store: tuple[Path, ...]
+    trust_policy: Path
+    sign_key: Path | None = None
+    sign_chain: Path | None = None
+
+
+@dataclass(frozen=True)
 class PackageSubject:
     targets: tuple[str, ...]
     publish_to_local_registry: bool = False
+    signing: PackageSigning | None = None
 
 
 @dataclass(frozen=True)
@@ -202,7 +244,9 @@ class Sut:
                 t if t.startswith("oci://") else str((base / t).resolve()) for t in package["targets"]
             )
             subject = PackageSubject(
-                targets=targets, publish_to_local_registry=package.get("publish_to_local_registry", False)
+                targets=targets,
+                publish_to_local_registry=package.get("publish_to_local_registry", False),
+                signing=_package_signing(package, data.get("declares", ["core"]), base),
             )
         wfm = data.get("wfm")
         return cls(
@@ -219,6 +263,30 @@ class Sut:
         """The declaration as given, with every secret-looking value replaced."""
         redacted: dict[str, Any] = _redact(dict(self.raw))
         return redacted | {"source": self.source}
+
+
+SIGNING_KEYS = ("trust_store", "trust_policy")
+
+
+def _package_signing(package: Mapping[str, Any], declares: list[str], base: Path) -> PackageSigning | None:
+    """The package section's signing material; declaring ``signing`` without it is one clear error."""
+    signing: Mapping[str, Any] = package.get("signing") or {}
+    if "signing" not in declares:
+        return None
+    missing = [f"package.signing.{key}" for key in SIGNING_KEYS if not signing.get(key)]
+    if missing:
+        raise UsageError(
+            f"the SUT declares the signing profile for its packages but gives no {' and no '.join(missing)} "
+            "(the publisher's root certificates and Notary trust policy the signatures must verify under)"
+        )
+    stores = signing["trust_store"]
+    sign = signing.get("sign_published") or {}
+    return PackageSigning(
+        trust_store=tuple((base / s).resolve() for s in ([stores] if isinstance(stores, str) else stores)),
+        trust_policy=(base / signing["trust_policy"]).resolve(),
+        sign_key=(base / sign["key"]).resolve() if sign else None,
+        sign_chain=(base / sign["chain"]).resolve() if sign else None,
+    )
 
 
 def _wfm_config(data: Mapping[str, Any], base: Path, origin: _Origin) -> WfmSubjectConfig:

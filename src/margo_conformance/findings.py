@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from .checks import Violation
+
 
 class Level(StrEnum):
     """RFC 2119 strength of the requirement a finding is about."""
@@ -28,6 +30,15 @@ class Finding:
     level: Level
     location: str
     message: str
+
+    @classmethod
+    def of(cls, violation: Violation, level: Level) -> Finding:
+        """A check's Violation, collected at the level of the requirement (the evidence is where)."""
+        return cls(violation.requirement, level, violation.evidence, violation.message)
+
+    def violation(self) -> Violation:
+        """The finding as the one shape of a check: requirement, message, evidence (its location)."""
+        return Violation(self.requirement, self.message, self.location)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)

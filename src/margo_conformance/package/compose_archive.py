@@ -61,6 +61,7 @@ def _check_compose_file(root: Path, top: str, location: str, findings: Findings)
     document = _load_compose(compose_path, f"{location}!{top}/{COMPOSE_FILE}", findings)
     if document is not None:
         _check_referenced_files(document, root / top, f"{location}!{top}", findings)
+        _check_excluded_files(document, root / top, f"{location}!{top}", findings)
         if findings.conformant:
             _check_compose_spec(compose_path, f"{location}!{top}/{COMPOSE_FILE}", findings)
 
@@ -151,6 +152,50 @@ def _check_referenced_files(document: dict[str, Any], top: Path, location: str, 
                     f"{reference!r} is referenced but not in the archive",
                 )
             )
+
+
+def _check_excluded_files(document: dict[str, Any], top: Path, location: str, findings: Findings) -> None:
+    """REG-014 MUST NOT: the files of file-based secrets and the sources of bind mounts are not shipped
+    (secrets are provided at deploy time; a bind mount names a path of the device)."""
+    for where, reference, what in _excluded_references(document):
+        if reference.startswith(("/", "~")) or ".." in Path(reference).parts:
+            continue  # outside the archive by construction
+        if (top / reference).exists():
+            findings.add(
+                make_finding(
+                    "REG-014",
+                    f"{location}/{COMPOSE_FILE}#{where}",
+                    f"{reference!r} is the {what} and must not be in the archive",
+                )
+            )
+
+
+def _excluded_references(document: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """(where, relative path, what) for each secret file and each bind-mount source."""
+    for name, secret in _mapping(document.get("secrets")).items():
+        if isinstance(secret, dict) and isinstance(secret.get("file"), str):
+            yield f"secrets.{name}.file", secret["file"], f"file of the secret {name!r}"
+    for name, service in _mapping(document.get("services")).items():
+        volumes = service.get("volumes") if isinstance(service, dict) else None
+        for index, volume in enumerate(volumes if isinstance(volumes, list) else []):
+            source = _bind_source(volume)
+            if source is not None:
+                yield f"services.{name}.volumes[{index}]", source, "source of a bind mount"
+
+
+def _bind_source(volume: Any) -> str | None:
+    """A volume's bind-mount source: long syntax ``type: bind``, or short syntax with a path source."""
+    if isinstance(volume, dict):
+        source = volume.get("source")
+        return source if volume.get("type") == "bind" and isinstance(source, str) else None
+    if isinstance(volume, str) and ":" in volume:
+        source = volume.split(":", 1)[0]
+        return source if source.startswith((".", "/", "~")) else None  # else a named volume
+    return None
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _file_references(document: dict[str, Any]) -> Iterator[tuple[str, str]]:

@@ -1,6 +1,7 @@
 """Expectations the package scenarios assert, as checks that raise (never a status to drop).
 
-An ``AssertionError`` is a finding against the subject (verdict fail); ``Blocked`` means the
+A ``Violation`` (checks: requirement, message, evidence = every collected finding) is a finding
+against the subject (verdict fail); ``Blocked`` means the
 scenario could not establish what it needs to judge (verdict blocked) — e.g. no Compose archive
 was available, so a rule about archives could not be evaluated and must not pass by default.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..checks import Violation
 from ..errors import Blocked
 from ..findings import Finding, Level
 from ..registry import Registry
@@ -40,7 +42,7 @@ def ensure_meets(reports: Sequence[PackageReport], requirement: str) -> None:
     ensure_evaluated(reports, requirement)
     found = _findings(reports, requirement, Level.MUST)
     if found:
-        raise AssertionError(f"{requirement} is broken:\n{_described(found)}")
+        raise Violation(requirement, "is broken:", _described(found))
 
 
 def ensure_meets_recommendation(reports: Sequence[PackageReport], requirement: str) -> None:
@@ -48,7 +50,7 @@ def ensure_meets_recommendation(reports: Sequence[PackageReport], requirement: s
     ensure_evaluated(reports, requirement)
     found = _findings(reports, requirement, Level.SHOULD)
     if found:
-        raise AssertionError(f"{requirement} (recommendation) is not followed:\n{_described(found)}")
+        raise Violation(requirement, "(recommendation) is not followed:", _described(found))
 
 
 def ensure_artifacts_checked(reports: Sequence[PackageReport], deployment_type: str) -> None:
@@ -70,8 +72,10 @@ def ensure_refused(report: PackageReport, requirement: str) -> None:
     found = _findings([report], requirement, Level.MUST)
     if report.conformant or not found:
         everything = _described([(report.origin, f) for f in report.findings]) or "  (no findings)"
-        raise AssertionError(
-            f"expected {report.origin} to be refused for {requirement}; the checker reported:\n{everything}"
+        raise Violation(
+            requirement,
+            f"expected {report.origin} to be refused; the checker reported:",
+            everything,
         )
 
 
@@ -80,7 +84,8 @@ def ensure_departs_from_recommendation(report: PackageReport, requirement: str) 
     found = _findings([report], requirement, Level.SHOULD)
     if not report.conformant or not found:
         everything = _described([(report.origin, f) for f in report.findings]) or "  (no findings)"
-        raise AssertionError(
-            f"expected {report.origin} to stay conformant with a {requirement} warning; "
-            f"reported:\n{everything}"
+        raise Violation(
+            requirement,
+            f"expected {report.origin} to stay conformant with a {requirement} warning; reported:",
+            everything,
         )

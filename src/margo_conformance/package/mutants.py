@@ -36,6 +36,12 @@ class PackageFault:
     def needs_registry(self) -> bool:
         return self.publish is not None
 
+    @property
+    def signature(self) -> str | None:
+        """The signature fault (a signing fixture kind) the package is published with, if any."""
+        value = (self.publish or {}).get("signature")
+        return str(value) if value is not None else None
+
 
 def load_faults(catalogue: Path) -> dict[str, PackageFault]:
     """The fault catalogue, validated enough that a typo fails loudly."""
@@ -123,6 +129,11 @@ def _edit_archive(root: Path, edit: dict[str, Any]) -> None:
     (root / "components" / f"{name}{suffix}").write_bytes(data)
 
 
+def _packed(files: list[dict[str, str]]) -> bytes:
+    """A gzip'd tar of ``{name, text}`` files: an archive inside the archive (a packaged subchart)."""
+    return pack([ArchiveEntry(f["name"], "file", f["text"].encode(), "", 0o644) for f in files])
+
+
 def _edit_entries(entries: list[ArchiveEntry], edit: dict[str, Any]) -> list[ArchiveEntry]:
     by_name = {e.name: e for e in entries}
     if "add" in edit:
@@ -131,7 +142,7 @@ def _edit_entries(entries: list[ArchiveEntry], edit: dict[str, Any]) -> list[Arc
             ArchiveEntry(
                 name=spec["name"],
                 type=spec.get("type", "file"),
-                data=spec.get("text", "").encode(),
+                data=_packed(spec["archive"]) if "archive" in spec else spec.get("text", "").encode(),
                 target=spec.get("target", ""),
                 mode=int(str(spec.get("mode", "644")), 8),
             )

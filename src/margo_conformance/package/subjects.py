@@ -13,11 +13,15 @@ from typing import Any
 from .._internal.local_registry import LocalRegistry
 from ..config import Sut
 from ..errors import Blocked
+from ..signing import vendor
+from ..signing.fixtures import Fixture
+from ..signing.package_check import Trust, check_signatures
 from .check import PackageReport, check_package
 from .mutants import PackageFault, load_faults, materialize
-from .publish import Variant, publish_package
+from .publish import PublishedPackage, Variant, publish_package
 
-REGISTRY_ONLY_KEYS = ("tag", "tamper")  # fault publish keys that are not Variant fields
+REGISTRY_ONLY_KEYS = ("tag", "tamper", "signature")  # fault publish keys that are not Variant fields
+VALID_SIGNATURE = "valid"  # a signing fault switched off: the package signed as its publisher would
 
 
 class PackageSubjects:
@@ -39,7 +43,9 @@ class PackageSubjects:
         self._mutant = self.fault(mutant) if mutant else None
         self._faults_off = faults_off
         self._reports: dict[str, PackageReport] = {}
+        self._signatures: dict[str, PackageReport] = {}
         self._published: dict[str, str] = {}
+        self._trust: Trust | None = None
 
     def fault(self, name: str) -> PackageFault:
         try:
@@ -77,6 +83,8 @@ class PackageSubjects:
     def fault_target(self, name: str) -> str:
         """The bundled package with this fault switched on (or off, in the self-test's faults-off run)."""
         fault = self.fault(name)
+        if self._faults_off and fault.signature is not None:  # the origin, published and validly signed
+            return self._publish(f"{fault.name}-off", fault, signature=VALID_SIGNATURE)
         if self._faults_off:
             return str(self._references / fault.origin)
         if fault.needs_registry:
@@ -88,7 +96,30 @@ class PackageSubjects:
             self._reports[target] = check_package(target)
         return self._reports[target]
 
-    def _publish(self, key: str, fault: PackageFault | None, *, source: Path | None = None) -> str:
+    def check_signatures(self, target: str) -> PackageReport:
+        """The signature findings of an ``oci://`` package under the publisher's trust (the SUT file's)."""
+        if target not in self._signatures:
+            self._signatures[target] = check_signatures(target, self.publisher_trust()).report()
+        return self._signatures[target]
+
+    def publisher_trust(self) -> Trust:
+        signing = self._sut.package.signing if self._sut.package else None
+        if signing is None:
+            raise Blocked(
+                "the SUT file gives no package.signing.trust_store and trust_policy to verify signatures with"
+            )
+        if self._trust is None:
+            self._trust = vendor.publisher_trust(signing.trust_store, signing.trust_policy, self._workdir)
+        return self._trust
+
+    def _publish(
+        self,
+        key: str,
+        fault: PackageFault | None,
+        *,
+        source: Path | None = None,
+        signature: str | None = None,
+    ) -> str:
         if key not in self._published:
             registry = self._registry()
             folder = source or materialize(fault, self._references, self._workdir)  # type: ignore[arg-type]
@@ -103,8 +134,18 @@ class PackageSubjects:
             )
             if "tamper" in extra:
                 registry.tamper_blob(published.component(extra["tamper"]).layer_digest)
+            self._sign(published, signature or extra.get("signature"))
             self._published[key] = published.reference
         return self._published[key]
+
+    def _sign(self, published: PublishedPackage, signature: str | None) -> None:
+        """A signing fault's signatures (the suite's test publisher), else the SUT's own signing material."""
+        if signature is not None:
+            vendor.sign_published_as(published, Fixture(signature), vendor.reference_publisher())
+            return
+        signing = self._sut.package.signing if self._sut.package else None
+        if signing is not None and signing.sign_key is not None and signing.sign_chain is not None:
+            vendor.sign_published(published, signing.sign_key, signing.sign_chain)
 
 
 def _namespace(key: str) -> str:

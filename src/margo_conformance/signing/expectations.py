@@ -1,11 +1,12 @@
 """What the signing scenarios assert about a package's signature check, as checks that raise.
 
 Refusal and "reported but allowed" reuse the package persona's expectations on the check's report;
-an ``AssertionError`` always shows every finding and note, so a wrong verdict explains itself.
+a ``Violation`` always carries every finding and note as evidence, so a wrong verdict explains itself.
 """
 
 from __future__ import annotations
 
+from ..checks import Violation
 from ..package import expectations as package
 from .package_check import SignatureCheck
 from .policy import Outcome
@@ -21,8 +22,8 @@ def ensure_accepted(check: SignatureCheck) -> None:
     """Every signed artifact verified, and nothing was reported against the package."""
     unverified = [v for v in check.verdicts if v.verdict.outcome is not Outcome.VERIFIED]
     if unverified or len(check.findings) or not check.verdicts:
-        raise AssertionError(
-            f"expected {check.reference} to verify cleanly; the check reported:\n{_everything(check)}"
+        raise Violation(
+            "", f"expected {check.reference} to verify cleanly; the check reported:", _everything(check)
         )
 
 
@@ -32,9 +33,11 @@ def ensure_refused(check: SignatureCheck, requirement: str, validation: str) -> 
     if not any(
         f.requirement == requirement and f.message.startswith(f"{validation}: ") for f in check.findings
     ):
-        raise AssertionError(
-            f"expected the {requirement} finding on {check.reference} to come from the {validation!r} "
-            f"validation; the check reported:\n{_everything(check)}"
+        raise Violation(
+            requirement,
+            f"expected the finding on {check.reference} to come from the {validation!r} validation; "
+            "the check reported:",
+            _everything(check),
         )
 
 
@@ -46,7 +49,8 @@ def ensure_logged(check: SignatureCheck, requirement: str) -> None:
 def ensure_not_examined(check: SignatureCheck) -> None:
     """No signature was looked at (skip level, or no trust policy for the scope) and nothing refused."""
     if check.examined or len(check.findings):
-        raise AssertionError(
-            f"expected no signature of {check.reference} to be examined; the check reported:\n"
-            f"{_everything(check)}"
+        raise Violation(
+            "SIGN-111",
+            f"expected no signature of {check.reference} to be examined; the check reported:",
+            _everything(check),
         )

@@ -154,11 +154,19 @@ class Signer:
 class SigningPki:
     """A publisher's root and intermediate CA, minting code-signing leaves."""
 
-    def __init__(self, organization: str, *, now: datetime.datetime | None = None) -> None:
+    def __init__(
+        self, organization: str, *, now: datetime.datetime | None = None, root: x509.Certificate | None = None
+    ) -> None:
+        """``root``: a root this organization's seeded key minted before (a trust store the operator holds
+        as a file, e.g. fixtures/sut/signing), kept byte-identical so that chains lead to it."""
         self.organization = organization
         self.now = (now or datetime.datetime.now(datetime.UTC)).replace(microsecond=0)
         self.root_key = _seeded_ec_key(f"{organization}/root")
-        self.root = self._ca(f"{organization} root", self.root_key, None, self.root_key, path_length=1)
+        if root is not None and root.public_key() != self.root_key.public_key():
+            raise ValueError(f"the given root certificate is not {organization}'s seeded root key's")
+        self.root = root or self._ca(
+            f"{organization} root", self.root_key, None, self.root_key, path_length=1
+        )
         self.intermediate_key = _seeded_ec_key(f"{organization}/intermediate")
         self.intermediate = self._ca(
             f"{organization} signing CA", self.intermediate_key, self.root, self.root_key, path_length=0
@@ -269,12 +277,13 @@ def generate_fixtures(
                 package = package_dir or default_package()
             published = publish_package(package, registry_host, namespace=f"{prefix}-{kind}")
             if kind not in UNSIGNED_COMPONENTS:
-                _sign_components(client, published, publisher.leaf("release-signer"))
+                sign_components(client, published, publisher.leaf("release-signer"))
             result[kind] = _make(client, kind, published, publisher, rogue)
     return result
 
 
-def _sign_components(client: OciClient, published: PublishedPackage, signer: Signer) -> None:
+def sign_components(client: OciClient, published: PublishedPackage, signer: Signer) -> None:
+    """Sign every component manifest of the published package with ``signer``."""
     for component in published.components:
         repository = OciReference.parse(component.reference).repository
         sign_artifact(client, repository, component.manifest_digest, signer.key, signer.chain)
@@ -294,7 +303,7 @@ def _make(
         ref.with_digest(published.manifest_digest),
         publisher,
         rogue,
-        other=lambda: _other_artifact(client, published),
+        other=lambda: other_artifact(client, published),
     )
     return SignatureFixture(kind, published.reference, digest, published, signature)
 
@@ -351,7 +360,7 @@ def sign_as(
     return digest, signature
 
 
-def _other_artifact(client: OciClient, published: PublishedPackage) -> Descriptor:
+def other_artifact(client: OciClient, published: PublishedPackage) -> Descriptor:
     """Another artifact of the same publisher: its first component's manifest if it has one."""
     for component in published.components:
         ref = OciReference.parse(component.reference)

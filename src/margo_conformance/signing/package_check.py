@@ -56,7 +56,11 @@ class Trust:
     @classmethod
     def load(cls, policy_file: Path, store_dir: Path) -> Trust:
         """Read both; every named store a policy uses must exist and hold a certificate."""
-        policy = TrustPolicyDocument.load(policy_file)
+        return cls.of(TrustPolicyDocument.load(policy_file), store_dir)
+
+    @classmethod
+    def of(cls, policy: TrustPolicyDocument, store_dir: Path) -> Trust:
+        """The policy with the store read from ``store_dir``, checked against each other."""
         if not store_dir.is_dir():
             raise UsageError(f"{store_dir}: the trust store is not a directory (expected x509/ca/<name>/)")
         store = TrustStore.load(store_dir)

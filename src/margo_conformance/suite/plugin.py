@@ -3,7 +3,8 @@
 - ``@req:ID`` / ``@persona:`` / ``@level:`` / ``@profile:`` tags become marks; an unknown requirement
   ID or a scenario missing a family stops collection with a clear message.
 - Scenarios of other personas are deselected; scenarios of profiles the SUT does not declare are
-  not-applicable.
+  not-applicable. ``@checker`` scenarios judge the suite's own bundled fixtures, not the subject: they
+  are the checker's proof (self-test, project tests) and run only with ``--margo-checker``.
 - Each report is classified into a verdict (pass, fail, blocked, inconclusive …); the verdict travels
   as data on the item (never as a prefix of a skip reason), and results.yaml, junit.xml and the console
   summary are all rendered from one results dict at the end of the session.
@@ -28,7 +29,7 @@ from ..errors import Blocked, EnvironmentProblem, InputError, MargoError
 from ..paths import suite_root
 from ..registry import Registry
 from ..verdicts import Verdict
-from .catalogue import TAG_FAMILIES
+from .catalogue import CHECKER_TAG, TAG_FAMILIES
 from .report_html import write_html
 from .results import RunResults, ScenarioResult, summary_line, write_junit, write_results
 
@@ -51,6 +52,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--margo-faults-off",
         action="store_true",
         help="Self-test: bundled faulty fixtures resolve to their origin",
+    )
+    group.addoption(
+        "--margo-checker",
+        action="store_true",
+        help="Self-test: also run the @checker scenarios (the checker judging the suite's own fixtures)",
     )
     group.addoption(
         "--margo-mutant",
@@ -114,6 +120,7 @@ def pytest_collection_modifyitems(
     persona = config.getoption("--margo-persona")
     features = set(config.getoption("--margo-feature"))
     names = set(config.getoption("--margo-scenario"))
+    checker = config.getoption("--margo-checker")
     sut = config.stash[SUT_KEY]
     selected, deselected = [], []
     for item in items:
@@ -128,6 +135,7 @@ def pytest_collection_modifyitems(
             (persona and persona not in values["persona"])
             or (features and Path(feature).stem not in features)
             or (names and name not in names)
+            or (not checker and item.get_closest_marker(CHECKER_TAG) is not None)
         ):
             deselected.append(item)
             continue

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from ..package.mutants import load_faults
+from ..package.mutants import PackageFault, load_faults
 from ..paths import suite_root
 from ..verdicts import Verdict
 from .runner import RunOutcome, new_run_id, run_suite
@@ -28,6 +28,7 @@ from .runner import RunOutcome, new_run_id, run_suite
 # Which feature files can see a package mutant: OCI faults only show in a registry.
 LOCAL_FEATURES = ("application-description", "eligibility-rules", "compose-archives", "helm-charts")
 OCI_FEATURES = ("oci-artifacts",)
+SIGNING_FEATURES = ("signing",)  # a signing fault: the vendor-facing signature scenarios
 
 
 @dataclass
@@ -109,12 +110,18 @@ def package_mutants() -> list[Mutant]:
     faults = load_faults(suite_root() / "fixtures" / "packages" / "faults.yaml")
     mutants = []
     for fault in faults.values():
-        features = OCI_FEATURES if fault.needs_registry else LOCAL_FEATURES
+        features = _package_features(fault)
         args = ["-m", "not negative", "--margo-mutant", fault.name]
         for feature in features:
             args += ["--margo-feature", feature]
         mutants.append(Mutant(fault.name, fault.requirement, frozenset(fault.kills), tuple(args), features))
     return mutants
+
+
+def _package_features(fault: PackageFault) -> tuple[str, ...]:
+    if fault.signature is not None:  # signed with a fault: only the signature scenarios see it
+        return SIGNING_FEATURES
+    return OCI_FEATURES if fault.needs_registry else LOCAL_FEATURES
 
 
 def wfm_mutants() -> list[Mutant]:
@@ -224,11 +231,14 @@ def selftest(
             echo=False,
         )
 
-    rows = [_variant_row("reference", "-", run("reference", *only))]
+    # the package persona's reference row also runs the checker's proof (@checker: the refusals of the
+    # bundled faults and the signature fixtures), which a vendor's run never selects
+    proof = ("--margo-checker",) if persona == "package" else ()
+    rows = [_variant_row("reference", "-", run("reference", *proof, *only))]
     rows[0].kind = "reference"
     progress(f"selftest: {persona} reference {_word(rows[0].ok)}")
     if persona == "package":
-        negatives = run("faults-off", "-m", "negative", *only, faults_off=True)
+        negatives = run("faults-off", "-m", "negative", *proof, *only, faults_off=True)
         rows.append(_row("faults switched off", "-", set(_verdicts(negatives)), negatives))
         progress(f"selftest: faults switched off {_word(rows[-1].ok)}")
     mutants = mutants_for(persona, profile)

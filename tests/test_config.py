@@ -242,7 +242,7 @@ def test_reference_sut_gives_the_publishers_trust_material_and_signs_what_it_pub
     signing = load_sut(None, environ={}).package.signing  # type: ignore[union-attr]
     assert signing is not None
     assert signing.trust_store == (REFERENCE.parent / "signing" / "trust-store",)
-    assert signing.trust_policy.is_file() and signing.sign_key and signing.sign_chain
+    assert signing.trust_policy.is_file() and signing.test_publisher and signing.sign_key is None
 
 
 @pytest.mark.parametrize(
@@ -268,13 +268,25 @@ def test_trust_store_may_be_several_certificate_files(tmp_path: Path) -> None:
         "targets": ["x"],
         "signing": {"trust_store": ["a.pem", "roots/"], "trust_policy": "policy.json"},
     }
+    for made in ("x", "roots"):  # what the SUT file names must exist when it is loaded
+        (tmp_path / made).mkdir()
+    for made in ("a.pem", "policy.json"):
+        (tmp_path / made).touch()
     sut = Sut.from_file(write_sut(tmp_path, {"declares": ["signing"], "package": package}), environ={})
     assert sut.package is not None and sut.package.signing is not None
     assert sut.package.signing.trust_store == (tmp_path / "a.pem", tmp_path / "roots")
     assert sut.package.signing.sign_key is None
 
 
+def test_signing_material_that_does_not_exist_is_named_at_load(tmp_path: Path) -> None:
+    (tmp_path / "x").mkdir()
+    package = {"targets": ["x"], "signing": {"trust_store": "roots", "trust_policy": "policy.json"}}
+    with pytest.raises(UsageError, match=r"package.signing.trust_policy: .*policy.json does not exist"):
+        Sut.from_file(write_sut(tmp_path, {"declares": ["signing"], "package": package}), environ={})
+
+
 def test_signing_material_is_ignored_without_the_signing_profile(tmp_path: Path) -> None:
     package = {"targets": ["x"], "signing": {"trust_store": "s", "trust_policy": "p.json"}}
+    (tmp_path / "x").mkdir()
     sut = Sut.from_file(write_sut(tmp_path, {"declares": ["core"], "package": package}), environ={})
     assert sut.package is not None and sut.package.signing is None

@@ -76,11 +76,9 @@ def _vendor_run(tmp_path: Path, *, signed: bool) -> dict[str, str]:
         "trust_store": str(REFERENCE_STORE),
         "trust_policy": str(REFERENCE_STORE.parent / "trustpolicy.json"),
     }
-    if signed:
-        signing["sign_published"] = {
-            "key": str(REFERENCE_STORE.parent / "vendor-a-release.key"),
-            "chain": str(REFERENCE_STORE.parent / "vendor-a-release.chain.pem"),
-        }
+    if signed:  # a vendor's own key and chain files (minted here: no private key is kept in the repository)
+        key, chain = reference_publisher().leaf("release-signer").write_pem(tmp_path / "publisher")
+        signing["sign_published"] = {"key": str(key), "chain": str(chain)}
     packages = ROOT / "fixtures" / "packages"
     sut = tmp_path / "sut.yaml"
     sut.write_text(

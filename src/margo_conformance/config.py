@@ -78,13 +78,23 @@ SUT_SCHEMA: dict[str, Any] = {
                         },
                         "trust_policy": {"type": "string", "minLength": 1},
                         "sign_published": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "required": ["key", "chain"],
-                            "properties": {
-                                "key": {"type": "string", "minLength": 1},
-                                "chain": {"type": "string", "minLength": 1},
-                            },
+                            "oneOf": [
+                                {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "required": ["key", "chain"],
+                                    "properties": {
+                                        "key": {"type": "string", "minLength": 1},
+                                        "chain": {"type": "string", "minLength": 1},
+                                    },
+                                },
+                                {  # the built-in run: the suite's seeded test publisher, minted at run time
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "required": ["suite_test_publisher"],
+                                    "properties": {"suite_test_publisher": {"const": True}},
+                                },
+                            ]
                         },
                     },
                 },
@@ -158,12 +168,15 @@ class PackageSigning:
     """The publisher's Notary trust material (signing profile), and the suite's own signing material.
 
     ``trust_store`` is a Notary trust-store folder (``x509/ca/<name>/``) or root certificates (PEM files,
-    folders of them); ``sign_published`` (key, chain) signs what the suite publishes for the vendor."""
+    folders of them); ``sign_published`` (key, chain) signs what the suite publishes for the vendor, or
+    ``suite_test_publisher`` has the suite sign as its own test publisher (a key minted at run time, so no
+    private key is ever kept in the repository)."""
 
     trust_store: tuple[Path, ...]
     trust_policy: Path
     sign_key: Path | None = None
     sign_chain: Path | None = None
+    test_publisher: bool = False
 
 
 @dataclass(frozen=True)
@@ -281,11 +294,18 @@ def _package_signing(package: Mapping[str, Any], declares: list[str], base: Path
         )
     stores = signing["trust_store"]
     sign = signing.get("sign_published") or {}
+    given = [("package.signing.trust_policy", signing["trust_policy"])]
+    given += [("package.signing.trust_store", s) for s in ([stores] if isinstance(stores, str) else stores)]
+    given += [(f"package.signing.sign_published.{k}", sign[k]) for k in ("key", "chain") if k in sign]
+    for key, value in given:
+        if not (base / value).exists():
+            raise UsageError(f"{key}: {base / value} does not exist (paths are relative to the SUT file)")
     return PackageSigning(
         trust_store=tuple((base / s).resolve() for s in ([stores] if isinstance(stores, str) else stores)),
         trust_policy=(base / signing["trust_policy"]).resolve(),
-        sign_key=(base / sign["key"]).resolve() if sign else None,
-        sign_chain=(base / sign["chain"]).resolve() if sign else None,
+        sign_key=(base / sign["key"]).resolve() if "key" in sign else None,
+        sign_chain=(base / sign["chain"]).resolve() if "chain" in sign else None,
+        test_publisher=bool(sign.get("suite_test_publisher")),
     )
 
 

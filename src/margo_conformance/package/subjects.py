@@ -144,7 +144,9 @@ class PackageSubjects:
             vendor.sign_published_as(published, Fixture(signature), vendor.reference_publisher())
             return
         signing = self._sut.package.signing if self._sut.package else None
-        if signing is not None and signing.sign_key is not None and signing.sign_chain is not None:
+        if signing is not None and signing.test_publisher:
+            vendor.sign_published_as_test_publisher(published, self._workdir)
+        elif signing is not None and signing.sign_key is not None and signing.sign_chain is not None:
             vendor.sign_published(published, signing.sign_key, signing.sign_chain)
 
 

@@ -88,6 +88,17 @@ def sign_published(published: PublishedPackage, key: Path, chain: Path) -> None:
         sign_reference(reference, key, chain)
 
 
+def sign_published_as_test_publisher(published: PublishedPackage, workdir: Path) -> None:
+    """Sign like ``sign_published`` as the suite's test publisher: its leaf key is minted now and lives
+    only in a private folder of the run while the signatures are made."""
+    folder = Path(tempfile.mkdtemp(prefix="publisher-", dir=workdir))  # mode 0700
+    try:
+        key, chain = reference_publisher().leaf("release-signer").write_pem(folder)
+        sign_published(published, key, chain)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def sign_published_as(published: PublishedPackage, kind: Fixture, publisher: SigningPki) -> None:
     """Sign like ``sign_published``, with the one signature fault ``kind`` (the signing profile's
     package faults): components unsigned for ``component-unsigned``/``helm-chart-unsigned``, else the

@@ -18,9 +18,9 @@ from typing import Any
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
-from ..faults import FaultSet as SharedFaultSet
 from ...pki import Pki
 from ...pki.bundle import jwk_of
+from ..faults import FaultSet as SharedFaultSet
 from .documents import canonical_json, digest_of
 from .problems import PROBLEM_MEDIA_TYPE, Problem
 from .southbound import Handler, none_match

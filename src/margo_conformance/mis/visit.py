@@ -55,6 +55,14 @@ class Visit:
         etag = checks.ensure_etag(previous)  # TB-103: without one there is nothing to ask with
         return self.get(self.last_url, if_none_match=etag)
 
+    def positive_control(self) -> Exchange:
+        """The same request over the default connection is served first, so that a refusal that follows
+        is for the flaw alone; Blocked when even this one is not served."""
+        exchange = self.discovery()
+        if exchange.status is None:
+            raise Blocked(f"the identity service did not serve the positive control: {exchange.refused}")
+        return exchange
+
     def offer_only_tls11(self) -> Exchange:
         self.client.close()
         self.client = MisClient(self.subject.anchors, timeout_s=self.subject.timeout_s, tls11_only=True)

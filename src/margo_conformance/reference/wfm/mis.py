@@ -88,6 +88,8 @@ class TrustEndpoints:
         """The bundle with the switched-on bundle faults and variants applied."""
         if self.active("mis-zero-anchors"):
             document["keys"] = [k for k in document.get("keys", []) if k.get("use") != "x509-svid"]
+        if self.pki is not None and self.active("mis-jwt-only"):
+            document["keys"] = [_jwt_key(self.pki)]
         if self.pki is not None and self.active("mis-anchor-not-ca"):
             document["keys"] = [jwk_of(self.pki.wfm_svid.certificate)]
         if self.pki is not None and self.active("mis-foreign-anchor"):

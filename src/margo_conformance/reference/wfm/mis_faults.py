@@ -26,6 +26,7 @@ MIS_FAULTS: tuple[Fault, ...] = (
     ),
     # -- the SPIFFE bundle (TB-104) --
     Fault("mis-zero-anchors", "TB-104", "the bundle's keys array holds no x509-svid key", AREA),
+    Fault("mis-jwt-only", "TB-104", "the bundle's only key is a jwt-svid key (no X.509 anchor)", AREA),
     Fault("mis-anchor-not-ca", "TB-104", "the x509-svid key's x5c holds the WFM's leaf, not a CA", AREA),
     Fault(
         "mis-foreign-anchor",

@@ -811,16 +811,19 @@ PROBES: dict[str, tuple[str, set[str]]] = {
 # Signing faults act on packages deployed from a registry under a trust policy: tests/test_wfm_signing.py
 # probes them (its LETS_THROUGH table), against signed fixtures in a local registry.
 SIGNING = {name for name, fault in FAULTS.items() if fault.area == "signing"}
+# The identity service's faults and variants act on the trust endpoints: the mis persona's self-test
+# probes them (fixtures/mis/faults.yaml, tests/test_selftest.py), a requirement of the mis persona each.
+MIS = {name for name, fault in FAULTS.items() if fault.area == "mis"}
 
 # -- the fault catalogue -----------------------------------------------------------------------------
 
 
 def test_every_fault_has_a_probe_and_a_registered_requirement() -> None:
-    assert set(PROBES) | SIGNING == set(FAULTS)
+    assert set(PROBES) | SIGNING | MIS == set(FAULTS)
     registry = Registry.load()
     for fault in FAULTS.values():
         assert fault.requirement in registry, fault
-        assert "wfm" in registry.get(fault.requirement).personas, fault
+        assert ("mis" if fault.name in MIS else "wfm") in registry.get(fault.requirement).personas, fault
 
 
 def test_unknown_fault_names_are_a_usage_error_listing_the_known_ones() -> None:

@@ -154,11 +154,38 @@ def test_each_wfm_fault_kills_scenarios_about_its_requirement(fault: dict) -> No
 def test_the_wfm_fault_catalogue_matches_the_reference_wfm() -> None:
     from margo_conformance.reference.wfm.faults import FAULTS
 
-    assert [f["name"] for f in WFM_FAULTS] == list(FAULTS)
+    assert [f["name"] for f in WFM_FAULTS] == [name for name, f in FAULTS.items() if f.area != "mis"]
     assert all(FAULTS[f["name"]].requirement == f["requirement"] for f in WFM_FAULTS)
 
 
-@pytest.mark.parametrize("persona", ["package", "wfm"])
+MIS_FAULTS = yaml.safe_load((ROOT / "fixtures" / "mis" / "faults.yaml").read_text(encoding="utf-8"))["faults"]
+
+
+def test_the_mis_fault_catalogue_matches_the_reference_identity_service() -> None:
+    """The MIS faults live in the reference WFM's catalogue (area mis); fixtures/mis lists each once."""
+    from margo_conformance.reference.wfm.faults import FAULTS
+
+    assert [f["name"] for f in MIS_FAULTS] == [name for name, f in FAULTS.items() if f.area == "mis"]
+    for entry in MIS_FAULTS:
+        fault = FAULTS[entry["name"]]
+        assert (fault.requirement, fault.kind) == (entry["requirement"], entry.get("kind", "mutant"))
+
+
+@pytest.mark.parametrize(
+    "fault", [f for f in MIS_FAULTS if f.get("kind") != "variant"], ids=lambda f: f["name"]
+)
+def test_each_mis_fault_kills_scenarios_about_its_requirement(fault: dict) -> None:  # type: ignore[type-arg]
+    by_name = {s.name: s for s in CATALOGUE if "persona:mis" in s.tags}
+    killed = [by_name[name] for name in fault["kills"]]
+    assert any(fault["requirement"] in s.values("req") for s in killed), (
+        f"mis fault {fault['name']}: none of its kills is tagged @req:{fault['requirement']}"
+    )
+    assert {s.feature.stem for s in killed} <= set(fault["features"]), (
+        "a kill lies outside the features it runs"
+    )
+
+
+@pytest.mark.parametrize("persona", ["package", "wfm", "mis"])
 def test_every_uncovered_must_requirement_has_a_recorded_reason(persona: str) -> None:
     uncovered = Registry.load().uncovered(covered_pairs(FEATURES), persona=persona)
     assert [r.id for r in uncovered if not r.deferred] == []

@@ -51,3 +51,13 @@ def test_the_signing_profile_selects_the_signing_mutants_of_each_persona() -> No
         assert signing and {m.name for m in mutants_for(persona, "signing")} == signing
     package = {m.name for m in mutants_for("package", "signing")}
     assert package and all(name.startswith("sign-") for name in package)
+
+
+def test_every_mis_mutant_is_killed_by_exactly_the_expected_scenarios(tmp_path: Path) -> None:
+    """The reference identity service (HTTP only, no Docker): each MIS fault fails exactly its kill list;
+    the MIS variants, switched on together, pass every MIS scenario."""
+    rows = selftest("mis", reports_root=tmp_path, progress=lambda line: None, variants="together")
+    problems = {row.subject: (row.expected - row.failed, row.unexpected) for row in rows if not row.ok}
+    assert not problems, f"kill matrix mismatches: {problems}"
+    assert {row.kind for row in rows} == {"reference", "mutant", "variant"}
+    assert len(rows) > 15, "every reference-MIS fault is a mutant"

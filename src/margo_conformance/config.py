@@ -159,6 +159,24 @@ SUT_SCHEMA: dict[str, Any] = {
                 "wfm_host": {"type": "string", "minLength": 1},
             },
         },
+        # The identity service (MIS) persona: its trust endpoints and the initial trust the suite
+        # authenticates them with (TLS-006 PKI-anchored: CA file + the URL's DNS name or IP).
+        "mis": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "reference": {"type": "boolean"},  # the suite starts its own reference identity service
+                "url": {"type": "string", "pattern": "^https://[^/?#]+/?$"},  # the origin
+                "discovery_url": {"type": "string", "pattern": "^https://"},  # default url/.well-known/margo
+                "trust_domain": {"type": "string", "minLength": 1},
+                "anchors": {"type": "string", "minLength": 1},  # PEM file the MIS's certificate chains to
+                "wfm_url": {"type": "string", "pattern": "^https://"},  # a WFM of this trust domain
+                "timeout_s": {"type": "number", "exclusiveMinimum": 0},
+            },
+            "if": {"properties": {"reference": {"const": True}}, "required": ["reference"]},
+            "then": {},
+            "else": {"required": ["url", "trust_domain", "anchors"]},
+        },
     },
 }
 
@@ -219,12 +237,26 @@ class DeviceSubjectConfig:
 
 
 @dataclass(frozen=True)
+class MisSubjectConfig:
+    """An identity service under test: the suite's reference MIS, or a vendor's at an origin URL."""
+
+    reference: bool = False
+    url: str = ""
+    discovery_url: str = ""
+    trust_domain: str = ""
+    anchors: Path | None = None
+    wfm_url: str = ""
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class Sut:
     pin: str = DEFAULT_PIN
     declares: tuple[str, ...] = ("core",)
     package: PackageSubject | None = None
     wfm: WfmSubjectConfig | None = None
     device: DeviceSubjectConfig | None = None
+    mis: MisSubjectConfig | None = None
     source: str = "<defaults>"
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -268,6 +300,7 @@ class Sut:
             package=subject,
             wfm=_wfm_config(wfm, base, origin) if wfm else None,
             device=_device_config(data["device"]) if "device" in data else None,
+            mis=_mis_config(data["mis"], base) if "mis" in data else None,
             source=source,
             raw=data,
         )
@@ -340,6 +373,19 @@ def _device_config(data: Mapping[str, Any]) -> DeviceSubjectConfig:
         poll_interval_s=float(data.get("poll_interval_s", defaults.poll_interval_s)),
         status_timeout_s=float(data.get("status_timeout_s", defaults.status_timeout_s)),
         wfm_host=str(data.get("wfm_host", defaults.wfm_host)),
+    )
+
+
+def _mis_config(data: Mapping[str, Any], base: Path) -> MisSubjectConfig:
+    url = str(data.get("url", "")).rstrip("/")
+    return MisSubjectConfig(
+        reference=bool(data.get("reference", False)),
+        url=url,
+        discovery_url=str(data.get("discovery_url") or (url + "/.well-known/margo" if url else "")),
+        trust_domain=str(data.get("trust_domain", "")),
+        anchors=(base / data["anchors"]).resolve() if data.get("anchors") else None,
+        wfm_url=str(data.get("wfm_url", "")),
+        timeout_s=float(data.get("timeout_s", 10.0)),
     )
 
 

@@ -135,6 +135,12 @@ def device_mutants() -> list[Mutant]:
     return _subject_mutants("device", "--margo-device-fault")
 
 
+def mis_mutants() -> list[Mutant]:
+    """Each fault of the reference identity service (the reference WFM's trust endpoints, area mis)
+    against the MIS features (fixtures/mis/faults.yaml)."""
+    return _subject_mutants("mis", "--margo-wfm-fault")
+
+
 def _subject_mutants(persona: str, option: str) -> list[Mutant]:
     path = suite_root() / "fixtures" / persona / "faults.yaml"
     entries = yaml.safe_load(path.read_text(encoding="utf-8"))["faults"]
@@ -161,6 +167,7 @@ MUTANTS: dict[str, Callable[[], list[Mutant]]] = {
     "package": package_mutants,
     "wfm": wfm_mutants,
     "device": device_mutants,
+    "mis": mis_mutants,
 }
 
 

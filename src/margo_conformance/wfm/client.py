@@ -230,7 +230,9 @@ class _Connection(http.client.HTTPSConnection):
         self.tcp_connected = False
         http.client.HTTPConnection.connect(self)
         self.tcp_connected = True
-        sni = None if _is_ip(self.host) else self.host
+        # An IP is never sent as SNI (Python leaves it out); with host-name checking (the MIS client,
+        # RFC 9525) it is still given, so that the certificate's IP SAN is matched.
+        sni = None if _is_ip(self.host) and not self.tls_context.check_hostname else self.host
         tls = self.tls_context.wrap_socket(self.sock, server_hostname=sni, do_handshake_on_connect=False)
         self.sock = tls
         if self.watchdog is not None:

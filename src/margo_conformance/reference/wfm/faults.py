@@ -15,8 +15,10 @@ from collections.abc import Iterable
 from ..faults import Fault as Fault
 from ..faults import FaultSet as SharedFaultSet
 from ..faults import catalogue
+from .mis_faults import MIS_FAULTS
 
 FAULTS: dict[str, Fault] = catalogue(
+    *MIS_FAULTS,  # the trust endpoints' faults and variants (area mis), fixtures/mis/faults.yaml
     # -- the State Manifest (GET /api/v1/deployments) --
     Fault("etag-weak", "DS-007", 'the manifest ETag is a weak validator (W/"sha256:…")', "manifest"),
     Fault(

@@ -219,8 +219,8 @@ class WfmServer:
             )
             mis_url = admin_url = None
             if config.mis_listen is not None:
-                trust = TrustEndpoints(pki.trust_domain, pki.bundle_json)
-                context = self._mis_context(pki, tls_dir, config.mis_listen[0])
+                trust = TrustEndpoints(pki.trust_domain, pki.bundle_json, faults=faults, pki=pki)
+                context = self._mis_context(pki, tls_dir, config.mis_listen[0], faults)
                 mis_url = await self._serve(trust.app(), config.mis_listen, context, "https")
                 trust.base_url = mis_url
             if config.admin_listen is not None:
@@ -232,15 +232,31 @@ class WfmServer:
         self.endpoints = Endpoints(url=url, mis_url=mis_url, admin_url=admin_url)
         return self.endpoints
 
-    def _mis_context(self, pki: Pki, tls_dir: Path, host: str) -> ssl.SSLContext:
+    def _mis_context(self, pki: Pki, tls_dir: Path, host: str, faults: FaultSet) -> ssl.SSLContext:
         """A server certificate for PKI-anchored bootstrap (TLS-006): the WFM's SPIFFE ID plus DNS/IP
-        names of the listener, from the same intermediate; no client certificate is asked for."""
+        names of the listener, from the same intermediate; no client certificate is asked for (the MIS
+        TLS faults are fixed at start)."""
         ips = [host] if _is_ip(host) else []
         names = ["localhost"] + ([] if _is_ip(host) or host == "localhost" else [host])
         svid = pki.mint_server(SpiffeId.wfm(pki.trust_domain, pki.wfm_id), dns_names=names, ip_addresses=ips)
         files = svid.write(tls_dir, "mis")
-        minimum = ssl.TLSVersion.TLSv1_2 if self.config.tls12 else ssl.TLSVersion.TLSv1_3
-        return server_context(files, pki.bundle_pem, require_client_cert=False, minimum=minimum)
+        fallback = self.config.tls12 or faults.active("mis-tls12-fallback")
+        minimum = ssl.TLSVersion.TLSv1_2 if fallback else ssl.TLSVersion.TLSv1_3
+        maximum = ssl.TLSVersion.TLSv1_2 if faults.active("mis-tls13-refused") else None
+        required = faults.active("mis-client-cert-required")
+        context = server_context(
+            files,
+            pki.bundle_pem,
+            require_client_cert=required,
+            minimum=min(minimum, maximum or minimum),
+            maximum=maximum,
+        )
+        if faults.active("mis-tls11-accepted"):
+            context.set_ciphers(LEGACY_CIPHERS)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                context.minimum_version = ssl.TLSVersion.TLSv1_1
+        return context
 
     async def _serve(
         self,

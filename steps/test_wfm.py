@@ -51,6 +51,11 @@ def unaccepted_client(conversation: Conversation) -> None:
     conversation.add_client("client", accepted=False)
 
 
+@given("a second WFM client with a valid SVID that the WFM has not accepted")
+def second_unaccepted_client(conversation: Conversation) -> None:
+    conversation.add_client("second client", accepted=False)
+
+
 @given("the operator retired the client")
 def retired_client(conversation: Conversation) -> None:
     conversation.subject.provisioner.retire_client(conversation.party("client").spiffe_id)
@@ -133,6 +138,11 @@ def ask_for_desired_state(conversation: Conversation) -> None:
 @when("the other client asks for its desired state")
 def other_asks_for_desired_state(conversation: Conversation) -> None:
     conversation.ask_for_desired_state("other client")
+
+
+@when("the second client asks for its desired state")
+def second_asks_for_desired_state(conversation: Conversation) -> None:
+    conversation.ask_for_desired_state("second client")
 
 
 @when("the client asks for its desired state without an Accept header")
@@ -269,8 +279,31 @@ def wfm_refuses(conversation: Conversation) -> None:
 
 
 @then("the WFM does not serve the client")
+@then("the WFM does not serve the second client")
 def wfm_does_not_serve(conversation: Conversation) -> None:
     checks.ensure_not_served(conversation.last)
+
+
+@then(parsers.re(r'a refusal over HTTP is 403 with the problem "(?P<problem>[^"]+)"'))
+def refusal_form(conversation: Conversation, problem: str) -> None:
+    checks.ensure_http_refusal_form(conversation.last, problem)
+
+
+@then(parsers.parse('a refusal over HTTP is 403 with the problem "{problem}" or "{other}"'))
+def refusal_form_either(conversation: Conversation, problem: str, other: str) -> None:
+    checks.ensure_http_refusal_form(conversation.last, problem, other)
+
+
+@then(
+    parsers.parse(
+        'the WFM answers {status:d} with the problem "{problem}" '
+        'or {other_status:d} with the problem "{other}"'
+    )
+)
+def wfm_answers_either(
+    conversation: Conversation, status: int, problem: str, other_status: int, other: str
+) -> None:
+    checks.ensure_refusal_among(conversation.last, (status, problem), (other_status, other))
 
 
 @then(parsers.parse("the WFM answers {status:d}"))
@@ -278,7 +311,10 @@ def wfm_answers(conversation: Conversation, status: int) -> None:
     checks.ensure_status(conversation.last, status)
 
 
-@then(parsers.parse('the WFM answers {status:d} with the problem "{problem}"'))
+@then(
+    parsers.re(r'the WFM answers (?P<status>\d+) with the problem "(?P<problem>[^"]+)"'),
+    converters={"status": int},
+)
 def wfm_answers_problem(conversation: Conversation, status: int, problem: str) -> None:
     checks.ensure_problem(conversation.last, status, problem)
 
@@ -333,8 +369,8 @@ def bundle_null(conversation: Conversation) -> None:
     checks.ensure_bundle_null_iff_empty(conversation.party("client").manifest, expect_empty=True)
 
 
-@then("the manifest version did not change")
-def version_unchanged(conversation: Conversation) -> None:
+@then("the manifest version did not decrease")
+def version_not_decreased(conversation: Conversation) -> None:
     before, after = _last_two_versions(conversation)
     checks.ensure_manifest_version_advanced(before, after, changed=False)
 

@@ -27,9 +27,9 @@ Feature: Deployment status reported to a WFM
     Then the WFM answers 400 with the problem "invalid-request"
 
   @req:STAT-101 @level:must @profile:core @negative
-  Scenario: A status report for another deployment id than the path is a semantic error
+  Scenario: A status report for another deployment id than the path is refused
     When the client reports a status whose deploymentId differs from the path
-    Then the WFM answers 422 with the problem "semantic-error"
+    Then the WFM answers 400 with the problem "invalid-request" or 422 with the problem "semantic-error"
 
   @req:ERR-001 @req:API-ERR-001 @req:API-ERR-002 @req:API-RETRY-004 @level:must @profile:core @negative
   Scenario: Every error is a registered problem document without retry advice

@@ -6,9 +6,10 @@ be reached at all (TCP refused, unresolvable host, the suite's client rejecting 
 not a finding: those raise ``Blocked``.
 
 Readings chosen where the spec leaves room (each says so in its docstring): media-type parameters are
-tolerated (DS-005, DS-014), a manifest max-age must be absent or 0 (DS-009), a timeout is not a refusal
-(API-SEC-002), bundle members are matched by content (INC-104), manifest urls may carry a path prefix
-(INC-110), and an absent component ``wait`` equals ``wait: true`` (ADEP-102).
+tolerated (DS-005, DS-014), a manifest max-age is long over 60 s (DS-009, INC-126), a refusal is a
+refused connection or a 403 (INC-125), a timeout is not a refusal (API-SEC-002), bundle members are
+matched by content (INC-104), manifest urls may carry a path prefix (INC-110), and an absent component
+``wait`` equals ``wait: true`` (ADEP-102).
 """
 
 from __future__ import annotations
@@ -48,7 +49,11 @@ REGISTERED_PROBLEMS = {
     "deployment-not-found": 404,
     "server-cannot-generate-response": 406,
 }
+# Named by the prose for a retired client but not registered: never an ERR-004 failure (errata INC-001).
+NAMED_IN_PROSE = {"wfm-client-relationship-retired": 403}
 IMMUTABLE_MAX_AGE = "31536000"
+# DS-009's "long max-age": longer than this many seconds (errata INC-126).
+LONG_MAX_AGE = 60
 _STRONG_DIGEST_ETAG = re.compile(r'^"sha256:[0-9a-f]{64}"$')
 _DELTA_SECONDS = re.compile(r"^[0-9]+$")
 _URL_PREFIX = re.compile(r"^(/[^/?#\s]+)*$")
@@ -164,8 +169,9 @@ def ensure_refused(exchange: Exchange) -> None:
 
 
 def ensure_not_served(exchange: Exchange) -> None:
-    """API-SEC-002 / API-SEC-008: the WFM did not serve this client — it refused the connection (handshake
-    failure, close or reset) or answered 403 with a #not-authorized problem. Either refusal is allowed."""
+    """API-SEC-002, WIP-005, WIP-008, API-SEC-007: the WFM did not serve this client — it refused the
+    connection (handshake failure, close or reset) or answered 403. Either refusal meets the MUST; the
+    403's problem form is API-SEC-008, a SHOULD judged in its own scenario (errata INC-125)."""
     if exchange.status is None:
         ensure_refused(exchange)
         return
@@ -173,14 +179,19 @@ def ensure_not_served(exchange: Exchange) -> None:
         raise _fail(
             exchange,
             f"API-SEC-002: expected the WFM not to serve this client — a refused connection or 403 "
-            f"#not-authorized (API-SEC-008) — but it answered HTTP {exchange.status}",
+            f"(errata INC-125) — but it answered HTTP {exchange.status}",
         )
-    try:
-        ensure_problem(exchange, 403, "not-authorized")
-    except AssertionError as exc:
-        raise AssertionError(
-            f"the WFM refused with HTTP 403 (allowed), but its problem is wrong: {exc}"
-        ) from None
+
+
+def ensure_http_refusal_form(exchange: Exchange, *problems: str) -> None:
+    """API-SEC-008 (SHOULD): a policy denial given over HTTP is 403 with one of the ``problems``; a
+    connection refused before any HTTP is the other allowed refusal (WIP-005) and has no form to judge
+    (errata INC-125). A WFM that served the client is judged by the MUST scenario, not here."""
+    if exchange.status is None:
+        ensure_refused(exchange)
+        return
+    ensure_status(exchange, 403)
+    ensure_problem_among(exchange, 403, *problems)
 
 
 # ---- problem details ----
@@ -197,6 +208,30 @@ def ensure_problem(exchange: Exchange, status: int, problem: str) -> dict[str, A
             exchange, f"ERR-001: expected problem type {expected}, got {_short(document.get('type'))}"
         )
     return document
+
+
+def ensure_problem_among(exchange: Exchange, status: int, *problems: str) -> dict[str, Any]:
+    """ERR-001 where an erratum allows more than one answer (INC-103: 400 #invalid-request or 422
+    #semantic-error): HTTP ``status`` with one of the ``problems`` (fragments); returns the problem."""
+    document = ensure_problem_shape(exchange)
+    expected = [PROBLEM_TYPE_BASE + problem for problem in problems]
+    if exchange.status != status or document.get("type") not in expected:
+        raise _fail(
+            exchange,
+            f"ERR-001: expected HTTP {status} with a problem of type {' or '.join(expected)}, got HTTP "
+            f"{exchange.status} with {_short(document.get('type'))}",
+        )
+    return document
+
+
+def ensure_refusal_among(exchange: Exchange, *answers: tuple[int, str]) -> dict[str, Any]:
+    """An error the errata allow in more than one form: one of the (status, problem) ``answers``."""
+    status = _ensure_response(exchange)
+    wanted = [problem for code, problem in answers if code == status]
+    if not wanted:
+        forms = " or ".join(f"{code} #{problem}" for code, problem in answers)
+        raise _fail(exchange, f"expected {forms}, got HTTP {status}")
+    return ensure_problem_among(exchange, status, *wanted)
 
 
 def ensure_problem_lists_errors(exchange: Exchange) -> list[dict[str, Any]]:
@@ -253,7 +288,7 @@ def ensure_registered_margo_type(exchange: Exchange, problem: Mapping[str, Any])
     namespace = PROBLEM_TYPE_BASE.rstrip("#")
     if isinstance(kind, str) and kind.startswith(namespace):
         fragment = kind[len(PROBLEM_TYPE_BASE) :] if kind.startswith(PROBLEM_TYPE_BASE) else ""
-        if fragment not in REGISTERED_PROBLEMS:
+        if fragment not in REGISTERED_PROBLEMS and fragment not in NAMED_IN_PROSE:
             raise _fail(exchange, f"ERR-004: {kind!r} is in the Margo namespace but is not a registered type")
 
 
@@ -352,18 +387,20 @@ def ensure_strong_digest_etag(exchange: Exchange) -> str:
 
 
 def ensure_private_not_immutable(exchange: Exchange) -> None:
-    """DS-009, DS-010: the manifest is Cache-Control private, never immutable, and has no long max-age —
-    read strictly: max-age, when present, is 0 (any positive lifetime lets a cache serve a stale manifest)."""
+    """DS-009, DS-010: the manifest is Cache-Control private, never immutable, and has no long max-age
+    (errata INC-126: long is over LONG_MAX_AGE seconds; a malformed max-age counts as long)."""
     _ensure_response(exchange)
     directives = _directives(exchange, "Cache-Control")
     if "private" not in directives:
         raise _fail(exchange, "DS-010: the manifest response must be Cache-Control: private")
     if "immutable" in directives:
         raise _fail(exchange, "DS-009: the manifest response must never be Cache-Control immutable")
-    max_age = directives.get("max-age", "0")
-    if "max-age" in directives and max_age != "0":
+    max_age = directives.get("max-age", "0") or ""
+    if not _DELTA_SECONDS.match(max_age) or int(max_age) > LONG_MAX_AGE:
         raise _fail(
-            exchange, f"DS-009: the manifest must not have a max-age (or only max-age=0), got {max_age!r}"
+            exchange,
+            f"DS-009: the manifest must not have a long max-age (over {LONG_MAX_AGE} s, errata INC-126), "
+            f"got {max_age!r}",
         )
 
 
@@ -420,15 +457,16 @@ def ensure_manifest_version(manifest: Mapping[str, Any], version: int) -> None:
 
 
 def ensure_manifest_version_advanced(before: int, after: int, *, changed: bool) -> None:
-    """DS-011: a changed desired state gets a strictly larger manifestVersion; an unchanged one keeps it."""
+    """DS-011: a changed desired state gets a strictly larger manifestVersion; without a change it never
+    goes down (it may go up: errata INC-127)."""
     if changed and not after > before:
         raise AssertionError(
             f"DS-011: the desired state changed, so manifestVersion must grow past {before}; it is {after}"
         )
-    if not changed and after != before:
+    if not changed and after < before:
         raise AssertionError(
-            f"DS-011: nothing changed, so manifestVersion must stay {before} (a new manifest needs a new "
-            f"version, an unchanged one must not get one); it is {after}"
+            f"DS-011: manifestVersion must never decrease or restart (errata INC-127); it went from "
+            f"{before} to {after}"
         )
 
 

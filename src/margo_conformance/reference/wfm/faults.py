@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from ..faults import Fault as Fault
 from ..faults import FaultSet as SharedFaultSet
-from ..faults import catalogue
+from ..faults import catalogue, variant
 
 FAULTS: dict[str, Fault] = catalogue(
     # -- the State Manifest (GET /api/v1/deployments) --
@@ -319,6 +319,49 @@ FAULTS: dict[str, Fault] = catalogue(
         "SIGN-113",
         "a verified ES256 signature is refused (SUP-03 requires ES256)",
         "signing",
+    ),
+    # -- variants: behaviours the spec allows that the reference does not choose (each must pass) --
+    variant(
+        "refuses-unaccepted-at-handshake",
+        "WIP-008",
+        "a client the accepted-client policy does not list is refused at the connection, with no HTTP",
+        "identity",
+        allowed_by="WIP-005 'otherwise reject the connection'; API-SEC-008 is a SHOULD (errata INC-125)",
+    ),
+    variant(
+        "refuses-retired-at-handshake",
+        "API-SEC-007",
+        "a retired client is refused at the connection, with no HTTP",
+        "identity",
+        allowed_by="API-SEC-007 MUST deny; the 403 form is API-SEC-008, a SHOULD (errata INC-125)",
+    ),
+    variant(
+        "retired-problem-type",
+        "API-SEC-008",
+        "a retired client gets 403 with the prose's type …#wfm-client-relationship-retired",
+        "identity",
+        allowed_by="api-requirements-and-security names that type for a retired client (errata INC-001)",
+    ),
+    variant(
+        "status-id-mismatch-400",
+        "STAT-101",
+        "a status body whose deploymentId differs from the path gets 400 #invalid-request, not 422",
+        "status",
+        allowed_by="errata INC-103: 400 #invalid-request or 422 #semantic-error",
+    ),
+    variant(
+        "short-private-max-age",
+        "DS-009",
+        "the manifest is sent with Cache-Control: private, max-age=5",
+        "manifest",
+        allowed_by="DS-009 forbids only a long max-age; errata INC-126 reads long as over 60 seconds",
+    ),
+    variant(
+        "version-bumped-on-restart",
+        "DS-011",
+        "after a restart every client's manifestVersion is one higher, although nothing changed",
+        "manifest",
+        allowed_by="DS-011 asks only for a strictly greater version per new manifest (errata INC-127)",
     ),
 )
 

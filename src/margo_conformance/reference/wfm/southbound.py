@@ -91,7 +91,11 @@ class Southbound:
         chain = peer_chain(ssl_object)
         if not chain and self.wfm.faults.active("accepts-anonymous"):
             return self.wfm.anonymous
-        return self.wfm.recognition.recognise(chain)
+        caller = self.wfm.recognition.recognise(chain)
+        refusal = self.wfm.refuses_at_handshake(caller)
+        if refusal is not None:
+            raise SvidError(refusal)
+        return caller
 
     # -- middlewares ------------------------------------------------------------------------------
 
@@ -265,6 +269,8 @@ class Southbound:
             cache_control = "public"
         elif faults.active("manifest-immutable"):
             cache_control = IMMUTABLE
+        elif faults.active("short-private-max-age"):  # the variant: a short lifetime (errata INC-126)
+            cache_control = "private, max-age=5"
         headers = {"ETag": etag, "Cache-Control": cache_control}
         if none_match(request.headers.get("If-None-Match"), etag) and not faults.active(
             "if-none-match-ignored"
@@ -328,6 +334,8 @@ class Southbound:
         body_id = document.get("deploymentId") if isinstance(document, dict) else None
         if body_id != deployment_id and not errors and not faults.active("status-mismatched-id-accepted"):
             # errata INC-103: a refusal, 400 or 422; we answer 422 #semantic-error
+            if faults.active("status-id-mismatch-400"):  # the variant: the other allowed answer
+                raise Problem.of("invalid-request", f"body deploymentId is not the path's {deployment_id!r}")
             errors.append(
                 {"field": "$.deploymentId", "message": f"does not equal the path's {deployment_id!r}"}
             )

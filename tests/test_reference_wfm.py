@@ -493,9 +493,10 @@ def observe_errors(h: Harness) -> dict[str, Any]:
 def observe_identity(h: Harness) -> dict[str, Any]:
     def outcome(client: Client) -> str:
         try:
-            return str(client.manifest().status)
-        except Rejected:
+            answer = client.manifest()
+        except (Rejected, ConnectionError):
             return "rejected"
+        return f"{answer.status} {answer.problem_type}" if answer.status == 403 else str(answer.status)
 
     obs: dict[str, Any] = {}
     for key, flaw in (
@@ -708,8 +709,8 @@ CONFORMANT: dict[str, dict[str, Any]] = {
         "key_cert_sign": "rejected",
         "expired": "rejected",
         "unknown_issuer": "rejected",
-        "unlisted": "403",
-        "retired": "403",
+        "unlisted": "403 not-authorized",
+        "retired": "403 not-authorized",
         "accepted": "200",
     },
     "tls": {
@@ -805,6 +806,13 @@ PROBES: dict[str, tuple[str, set[str]]] = {
     "extensions-dropped": ("deployment", {"profile_extensions", "component_extensions"}),
     "root-extensions-forwarded": ("deployment", {"root_extensions_absent"}),
     "parameters-ignored": ("deployment", {"listen_port"}),
+    # variants: allowed behaviours, each changing exactly the observation it is about
+    "refuses-unaccepted-at-handshake": ("identity", {"unlisted"}),
+    "refuses-retired-at-handshake": ("identity", {"retired"}),
+    "retired-problem-type": ("identity", {"retired"}),
+    "status-id-mismatch-400": ("status", {"mismatch"}),
+    "short-private-max-age": ("manifest", {"cache_control"}),
+    "version-bumped-on-restart": ("restart", {"version_kept", "etag_kept"}),
 }
 
 

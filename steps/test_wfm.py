@@ -209,6 +209,11 @@ def fetch_bundle(conversation: Conversation) -> None:
     conversation.party("client").client.fetch(str(bundle["url"]))
 
 
+@then("the manifest offers a bundle beside its deployments")
+def bundle_offered(conversation: Conversation) -> None:
+    checks.ensure_bundle_null_iff_empty(conversation.party("client").manifest, expect_empty=False)
+
+
 @when("the client fetches the first deployment with another digest")
 def fetch_with_other_digest(conversation: Conversation) -> None:
     first = conversation.first_deployment()
@@ -237,14 +242,32 @@ def fetch_others_bundle(conversation: Conversation) -> None:
 
 @when(parsers.parse('the client reports the status "{state}" of its first deployment'))
 def report_status(conversation: Conversation, state: str) -> None:
-    first, version = conversation.first_deployment(), conversation.party("client").manifest["manifestVersion"]
+    _report_status(conversation, "client", "client", state)
+
+
+@when(parsers.parse('the other client reports the status "{state}" of its first deployment'))
+def other_reports_status(conversation: Conversation, state: str) -> None:
+    _report_status(conversation, "other client", "other client", state)
+
+
+@when(parsers.parse('the client reports the status "{state}" of the other client\'s first deployment'))
+def report_others_status(conversation: Conversation, state: str) -> None:
+    _report_status(conversation, "client", "other client", state)
+
+
+def _report_status(conversation: Conversation, reporter: str, owner: str, state: str) -> None:
+    """``reporter`` posts a status for ``owner``'s first deployment, adopting ``owner``'s manifest."""
+    first, version = (
+        conversation.first_deployment(owner),
+        conversation.party(owner).manifest["manifestVersion"],
+    )
     document = make_status(
         first["deploymentId"],
         adopted_manifest_version=version,
         state=state,
         components=_components(conversation),
     )
-    conversation.party("client").client.post_status(first["deploymentId"], document)
+    conversation.party(reporter).client.post_status(first["deploymentId"], document)
 
 
 @when("the client reports a status body that is not JSON for its first deployment")
@@ -271,6 +294,17 @@ def _components(conversation: Conversation) -> list[str]:
 
 
 # -- what the WFM answered --------------------------------------------------------------------------
+
+
+@then("the WFM refuses the status report")
+def refuses_report(conversation: Conversation) -> None:
+    checks.ensure_report_refused(conversation.last)
+
+
+@then("the client's manifest lists none of the other client's deployments")
+def lists_none_of_others(conversation: Conversation) -> None:
+    others = [str(d["deploymentId"]) for d in conversation.party("other client").manifest["deployments"]]
+    checks.ensure_lists_none_of(conversation.party("client").manifest, others)
 
 
 @then("the WFM refuses the connection")

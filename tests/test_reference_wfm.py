@@ -316,6 +316,7 @@ def observe_manifest(h: Harness) -> dict[str, Any]:
     etag = reply.headers["etag"]
     bundle = manifest["bundle"]
     obs |= {
+        "bundle_present": bundle is not None,
         "version_delta": manifest["manifestVersion"] - second.json()["manifestVersion"],
         "content_type": reply.headers["content-type"],
         "etag_strong": not etag.startswith("W/"),
@@ -323,7 +324,7 @@ def observe_manifest(h: Harness) -> dict[str, Any]:
         "cache_control": reply.headers["cache-control"],
         "valid": not SCHEMAS.validate(manifest, "StateManifest"),
         "deterministic": reply.body == json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode(),
-        "urls_match": bundle["url"] == f"/api/v1/bundles/{bundle['digest']}"
+        "urls_match": (bundle is None or bundle["url"] == f"/api/v1/bundles/{bundle['digest']}")
         and all(
             d["url"] == f"/api/v1/deployments/{d['deploymentId']}/{d['digest']}"
             for d in manifest["deployments"]
@@ -614,7 +615,17 @@ def observe_restart(h: Harness) -> dict[str, Any]:
     }
 
 
+def observe_isolation(h: Harness) -> dict[str, Any]:
+    a, b = h.client(), h.client()
+    device = unique("dev")
+    b.put_capabilities(device)
+    theirs = h.deploy(b, device, description("vendor-a-compose"))
+    listed = [d["deploymentId"] for d in a.manifest().json()["deployments"]]
+    return {"lists_other_clients_deployment": theirs in listed}
+
+
 OBSERVE: dict[str, Callable[[Harness], dict[str, Any]]] = {
+    "isolation": observe_isolation,
     "manifest": observe_manifest,
     "digest": observe_digest,
     "capabilities": observe_capabilities,
@@ -627,7 +638,9 @@ OBSERVE: dict[str, Callable[[Harness], dict[str, Any]]] = {
 }
 
 CONFORMANT: dict[str, dict[str, Any]] = {
+    "isolation": {"lists_other_clients_deployment": False},
     "manifest": {
+        "bundle_present": True,
         "first_version": 1,
         "empty_bundle": "null",
         "empty_valid": True,
@@ -806,6 +819,9 @@ PROBES: dict[str, tuple[str, set[str]]] = {
     "extensions-dropped": ("deployment", {"profile_extensions", "component_extensions"}),
     "root-extensions-forwarded": ("deployment", {"root_extensions_absent"}),
     "parameters-ignored": ("deployment", {"listen_port"}),
+    "bundle-null-with-deployments": ("manifest", {"bundle_present"}),
+    "cross-client-manifest": ("isolation", {"lists_other_clients_deployment"}),
+    "cross-client-status": ("status", {"other_client"}),
     # variants: allowed behaviours, each changing exactly the observation it is about
     "refuses-unaccepted-at-handshake": ("identity", {"unlisted"}),
     "refuses-retired-at-handshake": ("identity", {"retired"}),

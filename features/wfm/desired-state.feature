@@ -89,7 +89,8 @@ Feature: Desired state served by a WFM
     And the operator deployed "vendor-a-compose" to device "edge-1"
     And the operator deployed "vendor-b-compose" to device "edge-1"
     When the client asks for its desired state
-    And the client fetches the bundle
+    Then the manifest offers a bundle beside its deployments
+    When the client fetches the bundle
     Then the bundle is served byte-exact with its digest as ETag and immutable private caching
     And the bundle holds exactly the deployments the manifest lists
 
@@ -103,13 +104,15 @@ Feature: Desired state served by a WFM
     When the client fetches a bundle with an unknown digest
     Then the WFM answers 404 with the problem "invalid-bundle"
 
-  @req:API-SEC-004 @req:API-SEC-003 @level:must @profile:core @negative
+  @req:API-SEC-004 @level:must @profile:core @negative
   Scenario: A client cannot see another client's deployments or devices
     Given another WFM client accepted by the WFM
     And the other client reported the capabilities of device "edge-1"
     And the operator deployed "vendor-a-compose" to device "edge-1" of the other client
     When the other client asks for its desired state
-    And the client fetches the other client's first deployment
+    And the client asks for its desired state
+    Then the client's manifest lists none of the other client's deployments
+    When the client fetches the other client's first deployment
     Then the WFM answers 404 with the problem "deployment-not-found"
     When the client fetches the other client's bundle
     Then the WFM answers 404 with the problem "invalid-bundle"

@@ -446,7 +446,33 @@ def ensure_bundle_null_iff_empty(manifest: Mapping[str, Any], *, expect_empty: b
             "DS-012: with no deployments, bundle must be null (never an empty archive)", manifest
         )
     if not empty and manifest["bundle"] is None:
-        raise _document_fail("DS-012: with deployments, bundle must not be null", manifest)
+        raise _document_fail(
+            "DS-027: with deployments, bundle must not be null: the client chooses between the bundle and "
+            "the YAMLs (errata INC-129)",
+            manifest,
+        )
+
+
+def ensure_lists_none_of(manifest: Mapping[str, Any], deployment_ids: Sequence[str]) -> None:
+    """API-SEC-004: a client's manifest lists none of the given (another client's) deployments."""
+    listed = {str(entry.get("deploymentId")) for entry in manifest.get("deployments") or []}
+    leaked = sorted(listed & set(deployment_ids))
+    if leaked:
+        raise _document_fail(
+            f"API-SEC-004: the manifest lists another client's deployment(s): {', '.join(leaked)}", manifest
+        )
+
+
+def ensure_report_refused(exchange: Exchange) -> None:
+    """API-SEC-003/004 (errata INC-130): a status report for a deployment that is not the caller's is
+    refused with a 4xx problem; which 4xx (403, 404, 422) is the WFM's choice."""
+    status = _ensure_response(exchange)
+    if not 400 <= status <= 499:
+        raise _fail(
+            exchange,
+            f"API-SEC-003/004: a status report for another client's deployment was answered {status}",
+        )
+    ensure_problem_shape(exchange)
 
 
 def ensure_manifest_version(manifest: Mapping[str, Any], version: int) -> None:

@@ -477,7 +477,8 @@ class Wfm:
                 reference["sizeBytes"] += SIZE_SKEW
 
     def _entries(self, client: str) -> list[Entry]:
-        return [Entry(d.id, d.digest, d.body) for d in self.store.deployments(client)]
+        owner = None if self.faults.active("cross-client-manifest") else client  # API-SEC-004 broken
+        return [Entry(d.id, d.digest, d.body) for d in self.store.deployments(owner)]
 
     def _bundle(self, entries: list[Entry]) -> bytes | None:
         """DS-012/DS-013: exactly one member per referenced deployment, and no archive without any."""
@@ -487,6 +488,8 @@ class Wfm:
         if self.faults.active("bundle-extra-yaml") and members:
             members.append((f"{EXTRA_MEMBER_ID}.yaml", b"id: " + EXTRA_MEMBER_ID.encode() + b"\n"))
         if not entries and not self.faults.active("empty-bundle-archive"):
+            return None
+        if self.faults.active("bundle-null-with-deployments"):  # DS-027 broken (errata INC-129)
             return None
         return bundle_archive(members)
 

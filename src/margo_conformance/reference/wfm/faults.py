@@ -77,6 +77,18 @@ FAULTS: dict[str, Fault] = catalogue(
         "bundle-omitted", "DS-012", "a manifest without deployments leaves out the bundle member", "manifest"
     ),
     Fault(
+        "bundle-null-with-deployments",
+        "DS-027",
+        "a manifest with deployments says bundle: null, so a client cannot choose the bundle",
+        "manifest",
+    ),
+    Fault(
+        "cross-client-manifest",
+        "API-SEC-004",
+        "a client's manifest lists the deployments of every client, not only its own",
+        "manifest",
+    ),
+    Fault(
         "url-digest-mismatch",
         "DS-101",
         "deployments[].url carries a digest other than deployments[].digest",
@@ -177,6 +189,12 @@ FAULTS: dict[str, Fault] = catalogue(
     ),
     # -- deployment status --
     Fault("status-create-200", "STAT-101", "the first status report of a deployment answers 200", "status"),
+    Fault(
+        "cross-client-status",
+        "API-SEC-003",
+        "a status report is stored for the deployment's owner, whoever posts it (the path names the caller)",
+        "status",
+    ),
     Fault(
         "status-mismatched-id-accepted",
         "STAT-101",

@@ -517,7 +517,7 @@ def _provisioned(conversation: Conversation) -> list[tuple[Deployed, bytes]]:
 
 @then("the error is a problem document of a registered type that says not to retry")
 def registered_problem(conversation: Conversation) -> None:
-    checks.ensure_problem_shape(conversation.last)
+    checks.ensure_registered_problem(conversation.last)
 
 
 @then(parsers.parse("the WFM answers {status:d} with a Retry-After header and exponential backoff advice"))

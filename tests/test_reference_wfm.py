@@ -466,6 +466,7 @@ def observe_errors(h: Harness) -> dict[str, Any]:
     obs: dict[str, Any] = {
         "problem_content_type": missing.headers["content-type"],
         "problem_has_type": "type" in problem,
+        "problem_registered": str(problem.get("type")).endswith("#device-not-found"),
         "problem_valid": not SCHEMAS.validate(problem, "ProblemDetail"),
         "problem_retry": (
             problem.get("retryable"),
@@ -708,6 +709,7 @@ CONFORMANT: dict[str, dict[str, Any]] = {
     "errors": {
         "problem_content_type": "application/problem+json",
         "problem_has_type": True,
+        "problem_registered": True,
         "problem_valid": True,
         "problem_retry": (False, "none", False),
         "overload_429": (429, "3", True, "exponential", 3),
@@ -798,7 +800,8 @@ PROBES: dict[str, tuple[str, set[str]]] = {
     "status-create-200": ("status", {"first"}),
     "status-mismatched-id-accepted": ("status", {"mismatch"}),
     "problem-as-json": ("errors", {"problem_content_type"}),
-    "problem-without-type": ("errors", {"problem_has_type", "problem_valid"}),
+    "problem-without-type": ("errors", {"problem_has_type", "problem_valid", "problem_registered"}),
+    "problem-type-about-blank": ("errors", {"problem_registered"}),
     "overload-without-retry-after": ("errors", {"overload_429"}),
     "accepts-foreign-trust-domain": ("identity", {"foreign_trust_domain"}),
     "accepts-wrong-path": ("identity", {"wrong_path"}),

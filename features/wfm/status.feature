@@ -45,7 +45,7 @@ Feature: Deployment status reported to a WFM
     Then the WFM answers 400 with the problem "invalid-request" or 422 with the problem "semantic-error"
 
   @req:ERR-001 @req:API-ERR-001 @req:API-ERR-002 @req:API-RETRY-004 @level:must @profile:core @negative
-  Scenario: Every error is a registered problem document without retry advice
+  Scenario: A refused status report is a registered problem document without retry advice
     When the client reports a status body that is not JSON for its first deployment
     Then the error is a problem document of a registered type that says not to retry
 

@@ -234,6 +234,23 @@ def ensure_refusal_among(exchange: Exchange, *answers: tuple[int, str]) -> dict[
     return ensure_problem_among(exchange, status, *wanted)
 
 
+def ensure_registered_problem(exchange: Exchange) -> dict[str, Any]:
+    """ERR-001: an error of a registered category carries a registered Margo type (not about:blank, not
+    a vendor type), with that type's status; returns the problem."""
+    document = ensure_problem_shape(exchange)
+    kind = document.get("type")
+    fragment = (
+        kind[len(PROBLEM_TYPE_BASE) :] if isinstance(kind, str) and kind.startswith(PROBLEM_TYPE_BASE) else ""
+    )
+    if REGISTERED_PROBLEMS.get(fragment) != exchange.status:
+        raise _fail(
+            exchange,
+            f"ERR-001: expected a registered Margo problem type for HTTP {exchange.status}, "
+            f"got {_short(kind)}",
+        )
+    return document
+
+
 def ensure_problem_lists_errors(exchange: Exchange) -> list[dict[str, Any]]:
     """CAP-102 (SHOULD; OA3 says errors[] SHOULD be present on 422): the problem lists what it found in
     errors[], each entry with a message; returns the entries."""

@@ -205,6 +205,12 @@ FAULTS: dict[str, Fault] = catalogue(
     Fault("problem-as-json", "API-ERR-001", "error bodies are sent as application/json", "errors"),
     Fault("problem-without-type", "API-ERR-002", "error bodies have no type member", "errors"),
     Fault(
+        "problem-type-about-blank",
+        "ERR-001",
+        "every error body says type about:blank, never the registered Margo type of its category",
+        "errors",
+    ),
+    Fault(
         "overload-without-retry-after",
         "API-RETRY-001",
         "a 429 overload answer has no Retry-After header",

@@ -8,6 +8,7 @@ the operation. Every operation looks things up only in the caller's scope (API-S
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import ssl
@@ -171,6 +172,8 @@ class Southbound:
                 headers["Retry-After"] = str(problem.retry_after)
         elif problem.status == 500 and problem.retry_after is not None:
             headers["Retry-After"] = str(problem.retry_after)  # API-RETRY-003: recommended
+        if faults.active("problem-type-about-blank"):  # ERR-001 broken: no registered type
+            problem = dataclasses.replace(problem, kind=None)
         body = problem.encoded(with_type=not faults.active("problem-without-type"))
         response = web.Response(status=problem.status, body=body, headers=headers)
         if problem.close:

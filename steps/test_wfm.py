@@ -41,9 +41,9 @@ def client_without_certificate(conversation: Conversation) -> None:
     conversation.add_anonymous_client()
 
 
-@given(parsers.parse('a WFM client whose SVID has the flaw "{flaw}"'))
-def client_with_flawed_svid(conversation: Conversation, flaw: str) -> None:
-    conversation.add_client("client", flaw=Flaw(flaw))
+@given(parsers.parse('an impersonator of the client whose SVID has the flaw "{flaw}"'))
+def impersonator_with_flawed_svid(conversation: Conversation, flaw: str) -> None:
+    conversation.add_client("impersonator", flaw=Flaw(flaw), impersonating="client")
 
 
 @given("a WFM client with a valid SVID that the WFM has not accepted")
@@ -100,6 +100,16 @@ def operator_deploys(conversation: Conversation, package: str, device_id: str) -
     conversation.deploy(package, device_id)
 
 
+@when(parsers.parse('the operator updates that deployment with the parameter "{name}" set to {value:d}'))
+def operator_updates(conversation: Conversation, name: str, value: int) -> None:
+    conversation.update_last({name: value})
+
+
+@when("the operator removes that deployment")
+def operator_removes(conversation: Conversation) -> None:
+    conversation.undeploy_last()
+
+
 @given(parsers.parse('the operator deployed "{package}" to device "{device_id}" of the other client'))
 def operator_deploys_for_other(conversation: Conversation, package: str, device_id: str) -> None:
     conversation.deploy(package, device_id, role="other client")
@@ -138,6 +148,11 @@ def ask_for_desired_state(conversation: Conversation) -> None:
 @when("the other client asks for its desired state")
 def other_asks_for_desired_state(conversation: Conversation) -> None:
     conversation.ask_for_desired_state("other client")
+
+
+@when("the impersonator asks for its desired state")
+def impersonator_asks_for_desired_state(conversation: Conversation) -> None:
+    conversation.ask_for_desired_state("impersonator")
 
 
 @when("the second client asks for its desired state")
@@ -314,6 +329,7 @@ def wfm_refuses(conversation: Conversation) -> None:
 
 @then("the WFM does not serve the client")
 @then("the WFM does not serve the second client")
+@then("the WFM does not serve the impersonator")
 def wfm_does_not_serve(conversation: Conversation) -> None:
     checks.ensure_not_served(conversation.last)
 

@@ -625,7 +625,27 @@ def observe_isolation(h: Harness) -> dict[str, Any]:
     return {"lists_other_clients_deployment": theirs in listed}
 
 
+def observe_changes(h: Harness) -> dict[str, Any]:
+    c = h.client()
+    device = unique("dev")
+    c.put_capabilities(device)
+    deployment_id = h.deploy(c, device, description("vendor-a-compose"))
+    added = c.manifest().json()["manifestVersion"]
+    body = {
+        "client_id": c.spiffe_id.rsplit("/", 1)[1],
+        "device_id": device,
+        "application_description": description("vendor-a-compose"),
+        "parameters": {"listenPort": 9191},
+    }
+    assert h.admin("PUT", f"/admin/deployments/{deployment_id}", body).status == 200
+    updated = c.manifest().json()["manifestVersion"]
+    assert h.admin("DELETE", f"/admin/deployments/{deployment_id}").status == 204
+    removed = c.manifest().json()["manifestVersion"]
+    return {"bump_on_update": updated - added, "bump_on_removal": removed - updated}
+
+
 OBSERVE: dict[str, Callable[[Harness], dict[str, Any]]] = {
+    "changes": observe_changes,
     "isolation": observe_isolation,
     "manifest": observe_manifest,
     "digest": observe_digest,
@@ -639,6 +659,7 @@ OBSERVE: dict[str, Callable[[Harness], dict[str, Any]]] = {
 }
 
 CONFORMANT: dict[str, dict[str, Any]] = {
+    "changes": {"bump_on_update": 1, "bump_on_removal": 1},
     "isolation": {"lists_other_clients_deployment": False},
     "manifest": {
         "bundle_present": True,
@@ -777,6 +798,8 @@ PROBES: dict[str, tuple[str, set[str]]] = {
         {"poll_stable", "version_delta", "inm_status", "inm_body_bytes", "inm_etag"},
     ),
     "version-reset-on-restart": ("restart", {"version_kept", "etag_kept"}),
+    "version-not-bumped-on-update": ("changes", {"bump_on_update"}),
+    "version-not-bumped-on-removal": ("changes", {"bump_on_removal"}),
     "empty-bundle-archive": ("manifest", {"empty_bundle", "empty_valid"}),
     "bundle-omitted": ("manifest", {"empty_bundle", "empty_valid"}),
     "url-digest-mismatch": ("manifest", {"urls_match"}),
@@ -807,6 +830,7 @@ PROBES: dict[str, tuple[str, set[str]]] = {
     "accepts-wrong-path": ("identity", {"wrong_path"}),
     "accepts-two-uri-sans": ("identity", {"two_uri_sans"}),
     "accepts-ca-leaf": ("identity", {"ca_leaf"}),
+    "accepts-key-cert-sign-leaf": ("identity", {"key_cert_sign"}),
     "accepts-unlisted-client": ("identity", {"unlisted"}),
     "retired-still-accepted": ("identity", {"retired"}),
     "accepts-expired": ("identity", {"expired"}),

@@ -57,6 +57,12 @@ Feature: Desired state served by a WFM
     When the operator deploys "vendor-a-compose" to device "edge-1"
     And the client asks for its desired state
     Then the manifest version increased
+    When the operator updates that deployment with the parameter "listenPort" set to 9191
+    And the client asks for its desired state
+    Then the manifest version increased
+    When the operator removes that deployment
+    And the client asks for its desired state
+    Then the manifest version increased
 
   @req:DS-011 @level:must @profile:core
   Scenario: The manifest version survives a restart of the WFM

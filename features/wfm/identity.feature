@@ -16,9 +16,12 @@ Feature: Who may talk to a WFM
 
   @req:SVID-006 @req:WIP-005 @req:TLS-002 @level:must @profile:core @negative
   Scenario Outline: A client SVID that breaks the SVID profile is not served
-    Given a WFM client whose SVID has the flaw "<flaw>"
+    Given a WFM client accepted by the WFM
     When the client asks for its desired state
-    Then the WFM does not serve the client
+    Then the WFM answers with a State Manifest
+    Given an impersonator of the client whose SVID has the flaw "<flaw>"
+    When the impersonator asks for its desired state
+    Then the WFM does not serve the impersonator
 
     Examples:
       | flaw                 |
@@ -26,16 +29,21 @@ Feature: Who may talk to a WFM
       | wrong-path           |
       | two-uri-sans         |
       | ca-true              |
+      | key-cert-sign        |
 
   @req:TLS-008 @level:must @profile:core @negative
   Scenario Outline: A client SVID outside its validity or trust is refused
-    Given a WFM client whose SVID has the flaw "<flaw>"
+    Given a WFM client accepted by the WFM
     When the client asks for its desired state
-    Then the WFM does not serve the client
+    Then the WFM answers with a State Manifest
+    Given an impersonator of the client whose SVID has the flaw "<flaw>"
+    When the impersonator asks for its desired state
+    Then the WFM does not serve the impersonator
 
     Examples:
       | flaw           |
       | expired        |
+      | not-yet-valid  |
       | unknown-issuer |
 
   @req:WIP-008 @level:must @profile:core @negative

@@ -408,10 +408,11 @@ class Wfm:
             digest=digest_of(body),
             body=body,
         )
+        unnoticed = previous is not None and self.faults.active("version-not-bumped-on-update")
         with self.store.transaction():
             self.store.save_deployment(deployment)
             for affected in {client, previous.client if previous else client}:
-                self._deployments_changed(affected)
+                self._deployments_changed(affected, bump=not unnoticed)
         self._changed()
         return deployment
 
@@ -426,7 +427,9 @@ class Wfm:
             raise Problem(status=404, detail=f"no deployment {deployment_id}")
         with self.store.transaction():
             self.store.delete_deployment(deployment_id)
-            self._deployments_changed(existing.client)
+            self._deployments_changed(
+                existing.client, bump=not self.faults.active("version-not-bumped-on-removal")
+            )
         self._changed()
 
     # -- the State Manifest -----------------------------------------------------------------------
@@ -509,10 +512,16 @@ class Wfm:
             self.store.set_manifest_state(client, version, current)
         return version
 
-    def _deployments_changed(self, client: str) -> None:
-        """Bump at the moment of the change, so two changes between polls are two versions."""
-        if self.store.manifest_state(client) is not None:
+    def _deployments_changed(self, client: str, *, bump: bool = True) -> None:
+        """Bump at the moment of the change, so two changes between polls are two versions. Without
+        ``bump`` (faults version-not-bumped-on-update/-removal) the new set is recorded as already seen."""
+        state = self.store.manifest_state(client)
+        if state is None:
+            return
+        if bump:
             self._sync_version(client, self._entries(client))
+        else:
+            self.store.set_manifest_state(client, state[0], set_digest(self._entries(client)))
 
     def _changed(self) -> None:
         self._generation += 1

@@ -56,6 +56,18 @@ FAULTS: dict[str, Fault] = catalogue(
         "manifest",
     ),
     Fault(
+        "version-not-bumped-on-update",
+        "DS-011",
+        "new content under the same deploymentId keeps the previous manifestVersion",
+        "manifest",
+    ),
+    Fault(
+        "version-not-bumped-on-removal",
+        "DS-011",
+        "removing a deployment keeps the previous manifestVersion",
+        "manifest",
+    ),
+    Fault(
         "version-bumped-on-every-poll",
         "DS-006",
         "every poll bumps manifestVersion, so an unchanged manifest never matches If-None-Match (304)",
@@ -231,6 +243,12 @@ FAULTS: dict[str, Fault] = catalogue(
     ),
     Fault("accepts-two-uri-sans", "SVID-006", "a client leaf with two URI SANs is accepted", "identity"),
     Fault("accepts-ca-leaf", "SVID-006", "a client leaf with cA=true is accepted", "identity"),
+    Fault(
+        "accepts-key-cert-sign-leaf",
+        "SVID-006",
+        "a client leaf with the keyCertSign (or cRLSign) key usage is accepted",
+        "identity",
+    ),
     Fault(
         "accepts-unlisted-client",
         "WIP-008",

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from pytest_bdd import given, parsers, scenarios, then, when
 
+from margo_conformance.checks import wfm as checks
 from margo_conformance.errors import Blocked
 from margo_conformance.pki import Flaw
-from margo_conformance.wfm import checks
 from margo_conformance.wfm.client import BUNDLE_TYPE, Exchange
 from margo_conformance.wfm.conversation import Conversation, Deployed
 from margo_conformance.wfm.documents import (
@@ -172,11 +172,7 @@ def ask_accepting_only(conversation: Conversation, media_type: str) -> None:
 
 @when("the client asks again with that ETag in If-None-Match")
 def ask_with_etag(conversation: Conversation) -> None:
-    checks.ensure_status(conversation.last, 200)
-    etag = conversation.last.header("ETag")
-    if etag is None:
-        raise AssertionError(f"the previous manifest response had no ETag:\n{conversation.last.transcript()}")
-    conversation.ask_for_desired_state(if_none_match=etag)
+    conversation.ask_for_desired_state(if_none_match=checks.ensure_etag(conversation.last))
 
 
 @when(parsers.parse('the client reports the capabilities of device "{device_id}"'))
@@ -432,12 +428,7 @@ def version_increased(conversation: Conversation) -> None:
 
 
 def _last_two_versions(conversation: Conversation) -> tuple[int, int]:
-    manifests = conversation.party("client").manifests
-    if len(manifests) < 2:
-        raise AssertionError(
-            f"expected two State Manifests, got {len(manifests)}:\n{conversation.last.transcript()}"
-        )
-    return int(manifests[-2]["manifestVersion"]), int(manifests[-1]["manifestVersion"])
+    return checks.ensure_two_versions(conversation.party("client").manifests, conversation.last)
 
 
 @then("every url in the manifest names the digest beside it")
@@ -522,13 +513,8 @@ def _served_deployments(conversation: Conversation) -> list[tuple[str, bytes]]:
 
 def _provisioned(conversation: Conversation) -> list[tuple[Deployed, bytes]]:
     served = conversation.party("client").deployments
-    pairs = [(d, served[d.deployment_id]) for d in conversation.deployed if d.deployment_id in served]
-    if not pairs:
-        ids = ", ".join(d.deployment_id for d in conversation.deployed)
-        raise AssertionError(
-            f"the deployments the operator made ({ids}) are not in the client's manifest: {sorted(served)}"
-        )
-    return pairs
+    checks.ensure_deployments_listed([d.deployment_id for d in conversation.deployed], list(served))
+    return [(d, served[d.deployment_id]) for d in conversation.deployed]
 
 
 @then("the error is a problem document of a registered type that says not to retry")

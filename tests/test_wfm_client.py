@@ -21,11 +21,13 @@ from typing import Any
 import pytest
 import yaml
 
+from margo_conformance.checks import Violation
+from margo_conformance.checks import wfm as checks
 from margo_conformance.errors import Blocked
 from margo_conformance.pki import Pki, SpiffeId, SvidFiles
 from margo_conformance.pki.tls import server_context
 from margo_conformance.schemas import SchemaSet
-from margo_conformance.wfm import checks, documents
+from margo_conformance.wfm import documents
 from margo_conformance.wfm.client import (
     BUNDLE_TYPE,
     MANIFEST_TYPE,
@@ -1203,3 +1205,24 @@ def test_client_honours_a_base_path_prefix(
         "/p/api/v1/bundles/y",
         "/p/api/v1/bundles/y",
     ]
+
+
+# ==============================================================================================
+# one check shape (issue 9): a Violation naming its requirement, with the evidence
+# ==============================================================================================
+
+
+def test_a_check_raises_a_violation_with_requirement_and_transcript() -> None:
+    with pytest.raises(Violation) as caught:
+        checks.ensure_private_not_immutable(manifest_exchange(Cache_Control="public"))
+    assert caught.value.requirement == "DS-010" and "Cache-Control" in caught.value.evidence
+
+
+def test_ensure_etag_and_two_versions_and_deployments_listed() -> None:
+    ok = manifest_exchange()
+    assert checks.ensure_etag(ok) == ok.header("ETag")
+    fails(checks.ensure_etag, exchange(200), match="DS-005: .*ETag")
+    assert checks.ensure_two_versions([{"manifestVersion": 1}, {"manifestVersion": 3}], ok) == (1, 3)
+    fails(checks.ensure_two_versions, [{"manifestVersion": 1}], ok, match="DS-011: expected two")
+    checks.ensure_deployments_listed(["a"], ["a", "b"])
+    fails(checks.ensure_deployments_listed, ["a", "c"], ["a"], match="made \\(c\\) are not in")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from pytest_bdd import given, parsers, scenarios, then, when
 
+from margo_conformance.checks import wfm as checks
 from margo_conformance.errors import Blocked
 from margo_conformance.pki import Flaw
-from margo_conformance.wfm import checks
 from margo_conformance.wfm.client import BUNDLE_TYPE, Exchange
 from margo_conformance.wfm.conversation import Conversation, Deployed
 from margo_conformance.wfm.documents import (
@@ -41,14 +41,19 @@ def client_without_certificate(conversation: Conversation) -> None:
     conversation.add_anonymous_client()
 
 
-@given(parsers.parse('a WFM client whose SVID has the flaw "{flaw}"'))
-def client_with_flawed_svid(conversation: Conversation, flaw: str) -> None:
-    conversation.add_client("client", flaw=Flaw(flaw))
+@given(parsers.parse('an impersonator of the client whose SVID has the flaw "{flaw}"'))
+def impersonator_with_flawed_svid(conversation: Conversation, flaw: str) -> None:
+    conversation.add_client("impersonator", flaw=Flaw(flaw), impersonating="client")
 
 
 @given("a WFM client with a valid SVID that the WFM has not accepted")
 def unaccepted_client(conversation: Conversation) -> None:
     conversation.add_client("client", accepted=False)
+
+
+@given("a second WFM client with a valid SVID that the WFM has not accepted")
+def second_unaccepted_client(conversation: Conversation) -> None:
+    conversation.add_client("second client", accepted=False)
 
 
 @given("the operator retired the client")
@@ -95,6 +100,16 @@ def operator_deploys(conversation: Conversation, package: str, device_id: str) -
     conversation.deploy(package, device_id)
 
 
+@when(parsers.parse('the operator updates that deployment with the parameter "{name}" set to {value:d}'))
+def operator_updates(conversation: Conversation, name: str, value: int) -> None:
+    conversation.update_last({name: value})
+
+
+@when("the operator removes that deployment")
+def operator_removes(conversation: Conversation) -> None:
+    conversation.undeploy_last()
+
+
 @given(parsers.parse('the operator deployed "{package}" to device "{device_id}" of the other client'))
 def operator_deploys_for_other(conversation: Conversation, package: str, device_id: str) -> None:
     conversation.deploy(package, device_id, role="other client")
@@ -135,6 +150,16 @@ def other_asks_for_desired_state(conversation: Conversation) -> None:
     conversation.ask_for_desired_state("other client")
 
 
+@when("the impersonator asks for its desired state")
+def impersonator_asks_for_desired_state(conversation: Conversation) -> None:
+    conversation.ask_for_desired_state("impersonator")
+
+
+@when("the second client asks for its desired state")
+def second_asks_for_desired_state(conversation: Conversation) -> None:
+    conversation.ask_for_desired_state("second client")
+
+
 @when("the client asks for its desired state without an Accept header")
 def ask_without_accept(conversation: Conversation) -> None:
     conversation.ask_for_desired_state(accept=None)
@@ -147,11 +172,7 @@ def ask_accepting_only(conversation: Conversation, media_type: str) -> None:
 
 @when("the client asks again with that ETag in If-None-Match")
 def ask_with_etag(conversation: Conversation) -> None:
-    checks.ensure_status(conversation.last, 200)
-    etag = conversation.last.header("ETag")
-    if etag is None:
-        raise AssertionError(f"the previous manifest response had no ETag:\n{conversation.last.transcript()}")
-    conversation.ask_for_desired_state(if_none_match=etag)
+    conversation.ask_for_desired_state(if_none_match=checks.ensure_etag(conversation.last))
 
 
 @when(parsers.parse('the client reports the capabilities of device "{device_id}"'))
@@ -199,6 +220,11 @@ def fetch_bundle(conversation: Conversation) -> None:
     conversation.party("client").client.fetch(str(bundle["url"]))
 
 
+@then("the manifest offers a bundle beside its deployments")
+def bundle_offered(conversation: Conversation) -> None:
+    checks.ensure_bundle_null_iff_empty(conversation.party("client").manifest, expect_empty=False)
+
+
 @when("the client fetches the first deployment with another digest")
 def fetch_with_other_digest(conversation: Conversation) -> None:
     first = conversation.first_deployment()
@@ -227,14 +253,32 @@ def fetch_others_bundle(conversation: Conversation) -> None:
 
 @when(parsers.parse('the client reports the status "{state}" of its first deployment'))
 def report_status(conversation: Conversation, state: str) -> None:
-    first, version = conversation.first_deployment(), conversation.party("client").manifest["manifestVersion"]
+    _report_status(conversation, "client", "client", state)
+
+
+@when(parsers.parse('the other client reports the status "{state}" of its first deployment'))
+def other_reports_status(conversation: Conversation, state: str) -> None:
+    _report_status(conversation, "other client", "other client", state)
+
+
+@when(parsers.parse('the client reports the status "{state}" of the other client\'s first deployment'))
+def report_others_status(conversation: Conversation, state: str) -> None:
+    _report_status(conversation, "client", "other client", state)
+
+
+def _report_status(conversation: Conversation, reporter: str, owner: str, state: str) -> None:
+    """``reporter`` posts a status for ``owner``'s first deployment, adopting ``owner``'s manifest."""
+    first, version = (
+        conversation.first_deployment(owner),
+        conversation.party(owner).manifest["manifestVersion"],
+    )
     document = make_status(
         first["deploymentId"],
         adopted_manifest_version=version,
         state=state,
         components=_components(conversation),
     )
-    conversation.party("client").client.post_status(first["deploymentId"], document)
+    conversation.party(reporter).client.post_status(first["deploymentId"], document)
 
 
 @when("the client reports a status body that is not JSON for its first deployment")
@@ -263,14 +307,49 @@ def _components(conversation: Conversation) -> list[str]:
 # -- what the WFM answered --------------------------------------------------------------------------
 
 
+@then("the WFM refuses the status report")
+def refuses_report(conversation: Conversation) -> None:
+    checks.ensure_report_refused(conversation.last)
+
+
+@then("the client's manifest lists none of the other client's deployments")
+def lists_none_of_others(conversation: Conversation) -> None:
+    others = [str(d["deploymentId"]) for d in conversation.party("other client").manifest["deployments"]]
+    checks.ensure_lists_none_of(conversation.party("client").manifest, others)
+
+
 @then("the WFM refuses the connection")
 def wfm_refuses(conversation: Conversation) -> None:
     checks.ensure_refused(conversation.last)
 
 
 @then("the WFM does not serve the client")
+@then("the WFM does not serve the second client")
+@then("the WFM does not serve the impersonator")
 def wfm_does_not_serve(conversation: Conversation) -> None:
     checks.ensure_not_served(conversation.last)
+
+
+@then(parsers.re(r'a refusal over HTTP is 403 with the problem "(?P<problem>[^"]+)"'))
+def refusal_form(conversation: Conversation, problem: str) -> None:
+    checks.ensure_http_refusal_form(conversation.last, problem)
+
+
+@then(parsers.parse('a refusal over HTTP is 403 with the problem "{problem}" or "{other}"'))
+def refusal_form_either(conversation: Conversation, problem: str, other: str) -> None:
+    checks.ensure_http_refusal_form(conversation.last, problem, other)
+
+
+@then(
+    parsers.parse(
+        'the WFM answers {status:d} with the problem "{problem}" '
+        'or {other_status:d} with the problem "{other}"'
+    )
+)
+def wfm_answers_either(
+    conversation: Conversation, status: int, problem: str, other_status: int, other: str
+) -> None:
+    checks.ensure_refusal_among(conversation.last, (status, problem), (other_status, other))
 
 
 @then(parsers.parse("the WFM answers {status:d}"))
@@ -278,7 +357,10 @@ def wfm_answers(conversation: Conversation, status: int) -> None:
     checks.ensure_status(conversation.last, status)
 
 
-@then(parsers.parse('the WFM answers {status:d} with the problem "{problem}"'))
+@then(
+    parsers.re(r'the WFM answers (?P<status>\d+) with the problem "(?P<problem>[^"]+)"'),
+    converters={"status": int},
+)
 def wfm_answers_problem(conversation: Conversation, status: int, problem: str) -> None:
     checks.ensure_problem(conversation.last, status, problem)
 
@@ -333,8 +415,8 @@ def bundle_null(conversation: Conversation) -> None:
     checks.ensure_bundle_null_iff_empty(conversation.party("client").manifest, expect_empty=True)
 
 
-@then("the manifest version did not change")
-def version_unchanged(conversation: Conversation) -> None:
+@then("the manifest version did not decrease")
+def version_not_decreased(conversation: Conversation) -> None:
     before, after = _last_two_versions(conversation)
     checks.ensure_manifest_version_advanced(before, after, changed=False)
 
@@ -346,12 +428,7 @@ def version_increased(conversation: Conversation) -> None:
 
 
 def _last_two_versions(conversation: Conversation) -> tuple[int, int]:
-    manifests = conversation.party("client").manifests
-    if len(manifests) < 2:
-        raise AssertionError(
-            f"expected two State Manifests, got {len(manifests)}:\n{conversation.last.transcript()}"
-        )
-    return int(manifests[-2]["manifestVersion"]), int(manifests[-1]["manifestVersion"])
+    return checks.ensure_two_versions(conversation.party("client").manifests, conversation.last)
 
 
 @then("every url in the manifest names the digest beside it")
@@ -436,18 +513,13 @@ def _served_deployments(conversation: Conversation) -> list[tuple[str, bytes]]:
 
 def _provisioned(conversation: Conversation) -> list[tuple[Deployed, bytes]]:
     served = conversation.party("client").deployments
-    pairs = [(d, served[d.deployment_id]) for d in conversation.deployed if d.deployment_id in served]
-    if not pairs:
-        ids = ", ".join(d.deployment_id for d in conversation.deployed)
-        raise AssertionError(
-            f"the deployments the operator made ({ids}) are not in the client's manifest: {sorted(served)}"
-        )
-    return pairs
+    checks.ensure_deployments_listed([d.deployment_id for d in conversation.deployed], list(served))
+    return [(d, served[d.deployment_id]) for d in conversation.deployed]
 
 
 @then("the error is a problem document of a registered type that says not to retry")
 def registered_problem(conversation: Conversation) -> None:
-    checks.ensure_problem_shape(conversation.last)
+    checks.ensure_registered_problem(conversation.last)
 
 
 @then(parsers.parse("the WFM answers {status:d} with a Retry-After header and exponential backoff advice"))

@@ -1,5 +1,6 @@
-"""Steps of the signing profile (WFM persona): thin; fixtures, trust and expectations live in
-margo_conformance.wfm.signing, the conversation with the WFM in margo_conformance.wfm.conversation."""
+"""Steps of the signing profile (WFM persona): thin; fixtures and trust live in
+margo_conformance.wfm.signing, the checks in margo_conformance.checks.wfm, the conversation with the WFM
+in margo_conformance.wfm.conversation."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from margo_conformance._internal.local_registry import LocalRegistry
+from margo_conformance.checks import wfm as checks
 from margo_conformance.errors import Blocked
-from margo_conformance.wfm import checks, signing
 from margo_conformance.wfm.conversation import Conversation
 from margo_conformance.wfm.documents import make_capabilities
 from margo_conformance.wfm.signing import PackageAttempt, WfmSigning
@@ -92,20 +93,20 @@ def fetch_every_deployment(conversation: Conversation) -> None:
 
 @then("the WFM accepts the package")
 def wfm_accepts(package_attempt: PackageAttempt) -> None:
-    signing.ensure_deployed(package_attempt)
+    checks.ensure_package_deployed(package_attempt)
 
 
 @then("the WFM refuses the package")
 def wfm_refuses(package_attempt: PackageAttempt) -> None:
-    signing.ensure_refused(package_attempt)
+    checks.ensure_package_refused(package_attempt)
 
 
 @then("the client's desired state lists the deployment, made from the package's description")
 def deployment_listed(conversation: Conversation, package_attempt: PackageAttempt) -> None:
-    deployed = signing.ensure_deployed(package_attempt)
+    deployed = checks.ensure_package_deployed(package_attempt)
     party = conversation.party("client")
-    signing.ensure_listed(party.manifest, deployed)
-    served = signing.ensure_served(party.deployments, deployed, party.fetches)
+    checks.ensure_package_listed(party.manifest, deployed)
+    served = checks.ensure_package_served(party.deployments, deployed, party.fetches)
     checks.ensure_deployment_ids(
         served, deployment_id=deployed.deployment_id, description=deployed.description_document()
     )
@@ -114,4 +115,4 @@ def deployment_listed(conversation: Conversation, package_attempt: PackageAttemp
 @then("the client's desired state lists no new deployment")
 def no_new_deployment(conversation: Conversation) -> None:
     before = conversation.party("client").manifest
-    signing.ensure_no_new_deployment(before, conversation.fresh_manifest())
+    checks.ensure_no_new_deployment(before, conversation.fresh_manifest())

@@ -316,6 +316,7 @@ def observe_manifest(h: Harness) -> dict[str, Any]:
     etag = reply.headers["etag"]
     bundle = manifest["bundle"]
     obs |= {
+        "bundle_present": bundle is not None,
         "version_delta": manifest["manifestVersion"] - second.json()["manifestVersion"],
         "content_type": reply.headers["content-type"],
         "etag_strong": not etag.startswith("W/"),
@@ -323,7 +324,7 @@ def observe_manifest(h: Harness) -> dict[str, Any]:
         "cache_control": reply.headers["cache-control"],
         "valid": not SCHEMAS.validate(manifest, "StateManifest"),
         "deterministic": reply.body == json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode(),
-        "urls_match": bundle["url"] == f"/api/v1/bundles/{bundle['digest']}"
+        "urls_match": (bundle is None or bundle["url"] == f"/api/v1/bundles/{bundle['digest']}")
         and all(
             d["url"] == f"/api/v1/deployments/{d['deploymentId']}/{d['digest']}"
             for d in manifest["deployments"]
@@ -465,6 +466,7 @@ def observe_errors(h: Harness) -> dict[str, Any]:
     obs: dict[str, Any] = {
         "problem_content_type": missing.headers["content-type"],
         "problem_has_type": "type" in problem,
+        "problem_registered": str(problem.get("type")).endswith("#device-not-found"),
         "problem_valid": not SCHEMAS.validate(problem, "ProblemDetail"),
         "problem_retry": (
             problem.get("retryable"),
@@ -493,9 +495,10 @@ def observe_errors(h: Harness) -> dict[str, Any]:
 def observe_identity(h: Harness) -> dict[str, Any]:
     def outcome(client: Client) -> str:
         try:
-            return str(client.manifest().status)
-        except Rejected:
+            answer = client.manifest()
+        except (Rejected, ConnectionError):
             return "rejected"
+        return f"{answer.status} {answer.problem_type}" if answer.status == 403 else str(answer.status)
 
     obs: dict[str, Any] = {}
     for key, flaw in (
@@ -613,7 +616,37 @@ def observe_restart(h: Harness) -> dict[str, Any]:
     }
 
 
+def observe_isolation(h: Harness) -> dict[str, Any]:
+    a, b = h.client(), h.client()
+    device = unique("dev")
+    b.put_capabilities(device)
+    theirs = h.deploy(b, device, description("vendor-a-compose"))
+    listed = [d["deploymentId"] for d in a.manifest().json()["deployments"]]
+    return {"lists_other_clients_deployment": theirs in listed}
+
+
+def observe_changes(h: Harness) -> dict[str, Any]:
+    c = h.client()
+    device = unique("dev")
+    c.put_capabilities(device)
+    deployment_id = h.deploy(c, device, description("vendor-a-compose"))
+    added = c.manifest().json()["manifestVersion"]
+    body = {
+        "client_id": c.spiffe_id.rsplit("/", 1)[1],
+        "device_id": device,
+        "application_description": description("vendor-a-compose"),
+        "parameters": {"listenPort": 9191},
+    }
+    assert h.admin("PUT", f"/admin/deployments/{deployment_id}", body).status == 200
+    updated = c.manifest().json()["manifestVersion"]
+    assert h.admin("DELETE", f"/admin/deployments/{deployment_id}").status == 204
+    removed = c.manifest().json()["manifestVersion"]
+    return {"bump_on_update": updated - added, "bump_on_removal": removed - updated}
+
+
 OBSERVE: dict[str, Callable[[Harness], dict[str, Any]]] = {
+    "changes": observe_changes,
+    "isolation": observe_isolation,
     "manifest": observe_manifest,
     "digest": observe_digest,
     "capabilities": observe_capabilities,
@@ -626,7 +659,10 @@ OBSERVE: dict[str, Callable[[Harness], dict[str, Any]]] = {
 }
 
 CONFORMANT: dict[str, dict[str, Any]] = {
+    "changes": {"bump_on_update": 1, "bump_on_removal": 1},
+    "isolation": {"lists_other_clients_deployment": False},
     "manifest": {
+        "bundle_present": True,
         "first_version": 1,
         "empty_bundle": "null",
         "empty_valid": True,
@@ -694,6 +730,7 @@ CONFORMANT: dict[str, dict[str, Any]] = {
     "errors": {
         "problem_content_type": "application/problem+json",
         "problem_has_type": True,
+        "problem_registered": True,
         "problem_valid": True,
         "problem_retry": (False, "none", False),
         "overload_429": (429, "3", True, "exponential", 3),
@@ -708,8 +745,8 @@ CONFORMANT: dict[str, dict[str, Any]] = {
         "key_cert_sign": "rejected",
         "expired": "rejected",
         "unknown_issuer": "rejected",
-        "unlisted": "403",
-        "retired": "403",
+        "unlisted": "403 not-authorized",
+        "retired": "403 not-authorized",
         "accepted": "200",
     },
     "tls": {
@@ -761,6 +798,8 @@ PROBES: dict[str, tuple[str, set[str]]] = {
         {"poll_stable", "version_delta", "inm_status", "inm_body_bytes", "inm_etag"},
     ),
     "version-reset-on-restart": ("restart", {"version_kept", "etag_kept"}),
+    "version-not-bumped-on-update": ("changes", {"bump_on_update"}),
+    "version-not-bumped-on-removal": ("changes", {"bump_on_removal"}),
     "empty-bundle-archive": ("manifest", {"empty_bundle", "empty_valid"}),
     "bundle-omitted": ("manifest", {"empty_bundle", "empty_valid"}),
     "url-digest-mismatch": ("manifest", {"urls_match"}),
@@ -784,12 +823,14 @@ PROBES: dict[str, tuple[str, set[str]]] = {
     "status-create-200": ("status", {"first"}),
     "status-mismatched-id-accepted": ("status", {"mismatch"}),
     "problem-as-json": ("errors", {"problem_content_type"}),
-    "problem-without-type": ("errors", {"problem_has_type", "problem_valid"}),
+    "problem-without-type": ("errors", {"problem_has_type", "problem_valid", "problem_registered"}),
+    "problem-type-about-blank": ("errors", {"problem_registered"}),
     "overload-without-retry-after": ("errors", {"overload_429"}),
     "accepts-foreign-trust-domain": ("identity", {"foreign_trust_domain"}),
     "accepts-wrong-path": ("identity", {"wrong_path"}),
     "accepts-two-uri-sans": ("identity", {"two_uri_sans"}),
     "accepts-ca-leaf": ("identity", {"ca_leaf"}),
+    "accepts-key-cert-sign-leaf": ("identity", {"key_cert_sign"}),
     "accepts-unlisted-client": ("identity", {"unlisted"}),
     "retired-still-accepted": ("identity", {"retired"}),
     "accepts-expired": ("identity", {"expired"}),
@@ -805,6 +846,16 @@ PROBES: dict[str, tuple[str, set[str]]] = {
     "extensions-dropped": ("deployment", {"profile_extensions", "component_extensions"}),
     "root-extensions-forwarded": ("deployment", {"root_extensions_absent"}),
     "parameters-ignored": ("deployment", {"listen_port"}),
+    "bundle-null-with-deployments": ("manifest", {"bundle_present"}),
+    "cross-client-manifest": ("isolation", {"lists_other_clients_deployment"}),
+    "cross-client-status": ("status", {"other_client"}),
+    # variants: allowed behaviours, each changing exactly the observation it is about
+    "refuses-unaccepted-at-handshake": ("identity", {"unlisted"}),
+    "refuses-retired-at-handshake": ("identity", {"retired"}),
+    "retired-problem-type": ("identity", {"retired"}),
+    "status-id-mismatch-400": ("status", {"mismatch"}),
+    "short-private-max-age": ("manifest", {"cache_control"}),
+    "version-bumped-on-restart": ("restart", {"version_kept", "etag_kept"}),
 }
 
 

@@ -129,7 +129,11 @@ def _scenario_text(scenario: ScenarioInfo) -> str:
     return "\n".join(body)
 
 
-WFM_FAULTS = yaml.safe_load((ROOT / "fixtures" / "wfm" / "faults.yaml").read_text(encoding="utf-8"))["faults"]
+WFM_CATALOGUE = yaml.safe_load((ROOT / "fixtures" / "wfm" / "faults.yaml").read_text(encoding="utf-8"))[
+    "faults"
+]
+WFM_FAULTS = [f for f in WFM_CATALOGUE if f.get("kind", "mutant") == "mutant"]
+WFM_VARIANTS = [f for f in WFM_CATALOGUE if f.get("kind") == "variant"]
 
 
 def _wfm_scenario(display_name: str) -> ScenarioInfo:
@@ -154,8 +158,14 @@ def test_each_wfm_fault_kills_scenarios_about_its_requirement(fault: dict) -> No
 def test_the_wfm_fault_catalogue_matches_the_reference_wfm() -> None:
     from margo_conformance.reference.wfm.faults import FAULTS
 
-    assert [f["name"] for f in WFM_FAULTS] == [name for name, f in FAULTS.items() if f.area != "mis"]
-    assert all(FAULTS[f["name"]].requirement == f["requirement"] for f in WFM_FAULTS)
+    assert [f["name"] for f in WFM_CATALOGUE] == [name for name, f in FAULTS.items() if f.area != "mis"]
+    assert all(FAULTS[f["name"]].requirement == f["requirement"] for f in WFM_CATALOGUE)
+    assert all(FAULTS[f["name"]].kind == f.get("kind", "mutant") for f in WFM_CATALOGUE)
+
+
+@pytest.mark.parametrize("variant", WFM_VARIANTS, ids=lambda f: f["name"])
+def test_each_wfm_variant_cites_what_allows_it_and_kills_nothing(variant: dict) -> None:  # type: ignore[type-arg]
+    assert variant["allowed_by"] and not {"kills", "features", "scenarios"} & set(variant)
 
 
 MIS_FAULTS = yaml.safe_load((ROOT / "fixtures" / "mis" / "faults.yaml").read_text(encoding="utf-8"))["faults"]

@@ -21,11 +21,13 @@ from typing import Any
 import pytest
 import yaml
 
+from margo_conformance.checks import Violation
+from margo_conformance.checks import wfm as checks
 from margo_conformance.errors import Blocked
 from margo_conformance.pki import Pki, SpiffeId, SvidFiles
 from margo_conformance.pki.tls import server_context
 from margo_conformance.schemas import SchemaSet
-from margo_conformance.wfm import checks, documents
+from margo_conformance.wfm import documents
 from margo_conformance.wfm.client import (
     BUNDLE_TYPE,
     MANIFEST_TYPE,
@@ -208,12 +210,55 @@ def test_ensure_refused() -> None:
 def test_ensure_not_served() -> None:
     checks.ensure_not_served(refused("connection reset"))
     checks.ensure_not_served(problem_exchange(403, problem("not-authorized", 403)))
-    fails(checks.ensure_not_served, exchange(200), match="API-SEC-002: .*403 #not-authorized .*HTTP 200")
+    checks.ensure_not_served(exchange(403))  # the MUST: any 403 refuses; its form is the SHOULD (INC-125)
+    fails(checks.ensure_not_served, exchange(200), match="API-SEC-002: .*403 .*INC-125.*HTTP 200")
+    fails(checks.ensure_not_served, problem_exchange(401, problem("not-authorized", 401)), match="HTTP 401")
+
+
+def test_ensure_http_refusal_form() -> None:
+    checks.ensure_http_refusal_form(refused("connection reset"), "not-authorized")  # WIP-005 form
+    checks.ensure_http_refusal_form(problem_exchange(403, problem("not-authorized", 403)), "not-authorized")
+    retired = problem_exchange(403, problem("wfm-client-relationship-retired", 403))
+    checks.ensure_http_refusal_form(retired, "not-authorized", "wfm-client-relationship-retired")  # INC-001
+    fails(checks.ensure_http_refusal_form, retired, "not-authorized", match="ERR-001: .*not-authorized")
+    fails(checks.ensure_http_refusal_form, exchange(200), "not-authorized", match="expected HTTP 403")
+
+
+def test_ensure_refusal_among() -> None:
+    answers = ((400, "invalid-request"), (422, "semantic-error"))
+    checks.ensure_refusal_among(problem_exchange(400, problem("invalid-request", 400)), *answers)
+    checks.ensure_refusal_among(problem_exchange(422, problem("semantic-error", 422)), *answers)
     fails(
-        checks.ensure_not_served,
-        problem_exchange(403, problem("invalid-request", 403)),
-        match="refused with HTTP 403 .allowed., but its problem is wrong: ERR-001",
+        checks.ensure_refusal_among,
+        problem_exchange(400, problem("semantic-error", 400)),
+        *answers,
+        match="ERR-001: expected HTTP 400 with a problem of type .*#invalid-request",
     )
+    fails(checks.ensure_refusal_among, exchange(201), *answers, match="expected 400 #invalid-request or 422")
+
+
+def test_ensure_registered_problem() -> None:
+    checks.ensure_registered_problem(problem_exchange(400, problem("invalid-request", 400)))
+    blank = {"type": "about:blank", "title": "Bad Request", "status": 400}
+    fails(checks.ensure_registered_problem, problem_exchange(400, blank), match="ERR-001: .*about:blank")
+    fails(
+        checks.ensure_registered_problem,
+        problem_exchange(400, problem("semantic-error", 400)),
+        match="ERR-001: expected a registered",
+    )
+
+
+def test_ensure_report_refused() -> None:
+    checks.ensure_report_refused(problem_exchange(404, problem("deployment-not-found", 404)))
+    checks.ensure_report_refused(problem_exchange(422, problem("semantic-error", 422)))
+    fails(checks.ensure_report_refused, exchange(201), match="API-SEC-003/004: .*answered 201")
+
+
+def test_ensure_lists_none_of() -> None:
+    manifest = manifest_document(1)
+    theirs = manifest["deployments"][0]["deploymentId"]
+    checks.ensure_lists_none_of(manifest, ["someone-else"])
+    fails(checks.ensure_lists_none_of, manifest, [theirs], match=f"API-SEC-004: .*{theirs}")
 
 
 # ==============================================================================================
@@ -391,7 +436,10 @@ def test_ensure_strong_digest_etag() -> None:
     fails(checks.ensure_strong_digest_etag, manifest_exchange(ETag=f'"{digest.upper()}"'), match="DS-007")
 
 
-@pytest.mark.parametrize("value", ["private", "private, max-age=0", "no-cache, PRIVATE"])
+@pytest.mark.parametrize(
+    "value",
+    ["private", "private, max-age=0", "no-cache, PRIVATE", "private, max-age=5", "private, max-age=60"],
+)
 def test_ensure_private_not_immutable_passes(value: str) -> None:
     checks.ensure_private_not_immutable(manifest_exchange(Cache_Control=value))
 
@@ -402,7 +450,8 @@ def test_ensure_private_not_immutable_passes(value: str) -> None:
         ("public", "DS-010"),
         ("", "DS-010"),
         ("private, immutable", "DS-009: .*immutable"),
-        ("private, max-age=60", "DS-009: .*max-age"),
+        ("private, max-age=61", "DS-009: .*long max-age .*INC-126"),
+        ("private, max-age=31536000", "DS-009: .*long max-age"),
         ('private, max-age="3600"', "DS-009"),
     ],
 )
@@ -440,7 +489,7 @@ def test_ensure_bundle_null_iff_empty() -> None:
     fails(
         checks.ensure_bundle_null_iff_empty,
         manifest_document(1) | {"bundle": None},
-        match="DS-012: with deploy",
+        match="DS-027: with deployments, bundle must not be null",
     )
     missing = manifest_document(0)
     del missing["bundle"]
@@ -466,9 +515,10 @@ def test_ensure_bundle_null_iff_empty_with_an_expectation() -> None:
 def test_ensure_manifest_version_advanced() -> None:
     checks.ensure_manifest_version_advanced(3, 4, changed=True)
     checks.ensure_manifest_version_advanced(3, 3, changed=False)
+    checks.ensure_manifest_version_advanced(3, 4, changed=False)  # allowed without a change (INC-127)
     fails(checks.ensure_manifest_version_advanced, 3, 3, changed=True, match="DS-011: .*grow past 3")
     fails(checks.ensure_manifest_version_advanced, 3, 2, changed=True, match="DS-011")
-    fails(checks.ensure_manifest_version_advanced, 3, 4, changed=False, match="DS-011: nothing changed")
+    fails(checks.ensure_manifest_version_advanced, 3, 1, changed=False, match="DS-011: .*never decrease")
 
 
 # ==============================================================================================
@@ -1155,3 +1205,24 @@ def test_client_honours_a_base_path_prefix(
         "/p/api/v1/bundles/y",
         "/p/api/v1/bundles/y",
     ]
+
+
+# ==============================================================================================
+# one check shape (issue 9): a Violation naming its requirement, with the evidence
+# ==============================================================================================
+
+
+def test_a_check_raises_a_violation_with_requirement_and_transcript() -> None:
+    with pytest.raises(Violation) as caught:
+        checks.ensure_private_not_immutable(manifest_exchange(Cache_Control="public"))
+    assert caught.value.requirement == "DS-010" and "Cache-Control" in caught.value.evidence
+
+
+def test_ensure_etag_and_two_versions_and_deployments_listed() -> None:
+    ok = manifest_exchange()
+    assert checks.ensure_etag(ok) == ok.header("ETag")
+    fails(checks.ensure_etag, exchange(200), match="DS-005: .*ETag")
+    assert checks.ensure_two_versions([{"manifestVersion": 1}, {"manifestVersion": 3}], ok) == (1, 3)
+    fails(checks.ensure_two_versions, [{"manifestVersion": 1}], ok, match="DS-011: expected two")
+    checks.ensure_deployments_listed(["a"], ["a", "b"])
+    fails(checks.ensure_deployments_listed, ["a", "c"], ["a"], match="made \\(c\\) are not in")

@@ -36,6 +36,7 @@ def _sut(tmp_path: Path, pki: Pki, url: str, admin_url: str, **wfm: object) -> P
         "accept_client": f"{vendorctl} accept {{spiffe_id}}",
         "retire_client": f"{vendorctl} retire {{spiffe_id}}",
         "deploy": f"{vendorctl} deploy {{spiffe_id}} {{device_id}} {{app_description}} {{parameters_file}}",
+        "update": f"{vendorctl} update {{deployment_id}} {{app_description}} {{parameters_file}}",
         "undeploy": f"{vendorctl} undeploy {{deployment_id}}",
         "overload": f"{vendorctl} overload {{status}} {{retry_after}}",
     }

@@ -35,7 +35,7 @@ Feature: ApplicationDeployments a WFM hands to devices
   Scenario: Extensions meant for the WFM are not forwarded to devices
     Then the deployment carries none of the description's root extensions
 
-  @req:ADEP-102 @req:ADEP-008 @req:APPD-001 @level:must @profile:core
+  @req:ADEP-102 @req:APPD-001 @level:must @profile:core
   Scenario: The components are the description's, with the parameter values applied
     Then the deployment's components are the description's, in order
     And the parameter "listenPort" has the value 9090 with the description's targets

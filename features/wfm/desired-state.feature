@@ -49,12 +49,18 @@ Feature: Desired state served by a WFM
     And the bundle is null and there are no deployments
 
   @req:DS-011 @level:must @profile:core
-  Scenario: The manifest version increases on every change, and only then
+  Scenario: The manifest version increases on every change
     Given the client reported the capabilities of device "edge-1"
     When the client asks for its desired state
     And the client asks for its desired state
-    Then the manifest version did not change
+    Then the manifest version did not decrease
     When the operator deploys "vendor-a-compose" to device "edge-1"
+    And the client asks for its desired state
+    Then the manifest version increased
+    When the operator updates that deployment with the parameter "listenPort" set to 9191
+    And the client asks for its desired state
+    Then the manifest version increased
+    When the operator removes that deployment
     And the client asks for its desired state
     Then the manifest version increased
 
@@ -66,7 +72,7 @@ Feature: Desired state served by a WFM
     And the client asks for its desired state
     And the WFM restarts
     And the client asks for its desired state
-    Then the manifest version did not change
+    Then the manifest version did not decrease
 
   @req:DS-101 @level:must @profile:core
   Scenario: Every url in the manifest names the digest beside it
@@ -89,7 +95,8 @@ Feature: Desired state served by a WFM
     And the operator deployed "vendor-a-compose" to device "edge-1"
     And the operator deployed "vendor-b-compose" to device "edge-1"
     When the client asks for its desired state
-    And the client fetches the bundle
+    Then the manifest offers a bundle beside its deployments
+    When the client fetches the bundle
     Then the bundle is served byte-exact with its digest as ETag and immutable private caching
     And the bundle holds exactly the deployments the manifest lists
 
@@ -103,13 +110,15 @@ Feature: Desired state served by a WFM
     When the client fetches a bundle with an unknown digest
     Then the WFM answers 404 with the problem "invalid-bundle"
 
-  @req:API-SEC-004 @req:API-SEC-003 @level:must @profile:core @negative
+  @req:API-SEC-004 @level:must @profile:core @negative
   Scenario: A client cannot see another client's deployments or devices
     Given another WFM client accepted by the WFM
     And the other client reported the capabilities of device "edge-1"
     And the operator deployed "vendor-a-compose" to device "edge-1" of the other client
     When the other client asks for its desired state
-    And the client fetches the other client's first deployment
+    And the client asks for its desired state
+    Then the client's manifest lists none of the other client's deployments
+    When the client fetches the other client's first deployment
     Then the WFM answers 404 with the problem "deployment-not-found"
     When the client fetches the other client's bundle
     Then the WFM answers 404 with the problem "invalid-bundle"

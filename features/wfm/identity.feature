@@ -16,9 +16,12 @@ Feature: Who may talk to a WFM
 
   @req:SVID-006 @req:WIP-005 @req:TLS-002 @level:must @profile:core @negative
   Scenario Outline: A client SVID that breaks the SVID profile is not served
-    Given a WFM client whose SVID has the flaw "<flaw>"
+    Given a WFM client accepted by the WFM
     When the client asks for its desired state
-    Then the WFM does not serve the client
+    Then the WFM answers with a State Manifest
+    Given an impersonator of the client whose SVID has the flaw "<flaw>"
+    When the impersonator asks for its desired state
+    Then the WFM does not serve the impersonator
 
     Examples:
       | flaw                 |
@@ -26,30 +29,53 @@ Feature: Who may talk to a WFM
       | wrong-path           |
       | two-uri-sans         |
       | ca-true              |
+      | key-cert-sign        |
 
   @req:TLS-008 @level:must @profile:core @negative
   Scenario Outline: A client SVID outside its validity or trust is refused
-    Given a WFM client whose SVID has the flaw "<flaw>"
+    Given a WFM client accepted by the WFM
     When the client asks for its desired state
-    Then the WFM does not serve the client
+    Then the WFM answers with a State Manifest
+    Given an impersonator of the client whose SVID has the flaw "<flaw>"
+    When the impersonator asks for its desired state
+    Then the WFM does not serve the impersonator
 
     Examples:
       | flaw           |
       | expired        |
+      | not-yet-valid  |
       | unknown-issuer |
 
   @req:WIP-008 @level:must @profile:core @negative
-  Scenario: A client the operator never accepted is forbidden
+  Scenario: A client the operator never accepted is not served
+    Given a WFM client accepted by the WFM
+    When the client asks for its desired state
+    Then the WFM answers with a State Manifest
+    Given a second WFM client with a valid SVID that the WFM has not accepted
+    When the second client asks for its desired state
+    Then the WFM does not serve the second client
+
+  @req:API-SEC-008 @level:should @profile:core @negative
+  Scenario: A client the operator never accepted is told so with a 403 not-authorized problem
     Given a WFM client with a valid SVID that the WFM has not accepted
     When the client asks for its desired state
-    Then the WFM answers 403 with the problem "not-authorized"
+    Then a refusal over HTTP is 403 with the problem "not-authorized"
 
   @req:API-SEC-007 @level:must @profile:core @negative
-  Scenario: A retired client is forbidden although its SVID is still valid
+  Scenario: A retired client is not served although its SVID is still valid
+    Given a WFM client accepted by the WFM
+    When the client asks for its desired state
+    Then the WFM answers with a State Manifest
+    Given the operator retired the client
+    When the client asks for its desired state
+    Then the WFM does not serve the client
+
+  @req:API-SEC-008 @level:should @profile:core @negative
+  Scenario: A retired client is told so with a 403 not-authorized problem
     Given a WFM client accepted by the WFM
     And the operator retired the client
     When the client asks for its desired state
-    Then the WFM answers 403 with the problem "not-authorized"
+    Then a refusal over HTTP is 403 with the problem "not-authorized" or "wfm-client-relationship-retired"
 
   @req:WIP-004 @level:must @profile:core
   Scenario: The WFM presents the SPIFFE ID of its own wfm-id

@@ -21,18 +21,31 @@ Feature: Deployment status reported to a WFM
     When the client reports the status "installed" of its first deployment
     Then the WFM answers 200
 
+  @req:API-SEC-003 @req:API-SEC-004 @level:must @profile:core @negative
+  Scenario: A client cannot report the status of another client's deployment
+    Given another WFM client accepted by the WFM
+    And the other client reported the capabilities of device "edge-1"
+    And the operator deployed "vendor-a-compose" to device "edge-1" of the other client
+    When the other client asks for its desired state
+    And the client reports the status "installing" of its first deployment
+    Then the WFM answers 201
+    When the client reports the status "installed" of the other client's first deployment
+    Then the WFM refuses the status report
+    When the other client reports the status "installing" of its first deployment
+    Then the WFM answers 201
+
   @req:STAT-101 @level:must @profile:core @negative
   Scenario: A status report that is not JSON is an invalid request
     When the client reports a status body that is not JSON for its first deployment
     Then the WFM answers 400 with the problem "invalid-request"
 
   @req:STAT-101 @level:must @profile:core @negative
-  Scenario: A status report for another deployment id than the path is a semantic error
+  Scenario: A status report for another deployment id than the path is refused
     When the client reports a status whose deploymentId differs from the path
-    Then the WFM answers 422 with the problem "semantic-error"
+    Then the WFM answers 400 with the problem "invalid-request" or 422 with the problem "semantic-error"
 
   @req:ERR-001 @req:API-ERR-001 @req:API-ERR-002 @req:API-RETRY-004 @level:must @profile:core @negative
-  Scenario: Every error is a registered problem document without retry advice
+  Scenario: A refused status report is a registered problem document without retry advice
     When the client reports a status body that is not JSON for its first deployment
     Then the error is a problem document of a registered type that says not to retry
 

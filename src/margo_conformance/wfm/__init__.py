@@ -1,5 +1,5 @@
 """The WFM persona's instrument: a virtual WFM Client (``client``), the request bodies it sends
-(``documents``) and the protocol checks the WFM scenarios assert on its exchanges (``checks``).
+(``documents``); the checks the WFM scenarios assert live in ``margo_conformance.checks.wfm``.
 
 Nothing here imports the test driver; steps wire these into scenarios.
 """

@@ -60,8 +60,18 @@ class Conversation:
     deployed: list[Deployed] = field(default_factory=list)
 
     # -- who talks -------------------------------------------------------------------------------
-    def add_client(self, role: str, *, flaw: Flaw | None = None, accepted: bool = True) -> Party:
-        client, spiffe_id = self.subject.client(flaw=flaw, accepted=accepted)
+    def add_client(
+        self, role: str, *, flaw: Flaw | None = None, accepted: bool = True, impersonating: str | None = None
+    ) -> Party:
+        """A client in ``role``; with ``impersonating`` its SVID names that party's client-id (same
+        SPIFFE path; a flaw such as foreign-trust-domain moves it exactly as far as the flaw says)."""
+        victim = self.party(impersonating).spiffe_id.client_id if impersonating else None
+        client, spiffe_id = self.subject.client(
+            flaw=flaw,
+            accepted=accepted,
+            client_id=victim,
+            name=f"{victim}-{flaw or 'good'}-{role.replace(' ', '-')}" if victim else None,
+        )
         client.log = self.exchanges
         self.parties[role] = Party(client, spiffe_id)
         return self.parties[role]
@@ -116,6 +126,24 @@ class Conversation:
         deployed = Deployed(package, description, values, deployment_id, device_id, party.spiffe_id)
         self.deployed.append(deployed)
         return deployed
+
+    def update_last(self, parameters: dict[str, Any]) -> Deployed:
+        """The operator gives the last deployment new content (same deploymentId) with ``parameters``."""
+        if not self.deployed:
+            raise Blocked("the operator has made no deployment to update")
+        last = self.deployed[-1]
+        self.subject.provisioner.update(
+            last.deployment_id, description=last.description, parameters=parameters
+        )
+        last.parameters = dict(parameters)
+        return last
+
+    def undeploy_last(self) -> None:
+        """The operator removes the last deployment."""
+        if not self.deployed:
+            raise Blocked("the operator has made no deployment to remove")
+        self.subject.provisioner.undeploy(self.deployed[-1].deployment_id)
+        self.deployed.pop()
 
     def deploy_package(
         self,

@@ -4,13 +4,13 @@ under the operator's trust policy deploys a validly signed package and refuses a
 The packages are the signing profile's signature fixtures (``signing.subjects``), generated into the
 suite's registry under namespaces of their own (``wfm-sig-<kind>``), so that the package persona's
 fixtures in the same run stay untouched. The suite is the operator: it writes the trust policy and
-trust store and hands them to the WFM (``WfmSubject.use_trust``). Checks raise ``AssertionError``
-saying what the WFM did instead, so a wrong verdict explains itself.
+trust store and hands them to the WFM (``WfmSubject.use_trust``). The checks of what the WFM did with
+each package are in ``margo_conformance.checks.wfm.signing``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,6 @@ from typing import Any
 from .._internal.local_registry import LocalRegistry
 from ..signing.fixtures import Fixture, default_package
 from ..signing.subjects import SignatureSubjects
-from .client import Exchange
 from .conversation import Conversation, Deployed
 from .provisioners import Refused
 from .subject import WfmSubject
@@ -87,57 +86,3 @@ class WfmSigning:
         except Refused as exc:
             attempt.refusal = exc.reason
         return attempt
-
-
-def ensure_deployed(attempt: PackageAttempt) -> Deployed:
-    """The WFM took the package: it answered with a deploymentId."""
-    if attempt.deployed is None:
-        raise AssertionError(
-            f"expected the WFM to deploy {attempt.reference} ({attempt.fixture}), whose signatures verify "
-            f"under its trust policy; {attempt.describe()}"
-        )
-    return attempt.deployed
-
-
-def ensure_refused(attempt: PackageAttempt) -> None:
-    """The WFM refused the package (SIGN-113: it does not dispatch what fails verification)."""
-    if attempt.refusal is not None:
-        return
-    raise AssertionError(
-        f"expected the WFM to refuse {attempt.reference} ({attempt.fixture}), whose signatures fail "
-        f"verification under its strict trust policy; {attempt.describe()}"
-    )
-
-
-def deployment_ids(manifest: Mapping[str, Any]) -> list[str]:
-    return [str(d.get("deploymentId")) for d in manifest.get("deployments") or [] if isinstance(d, Mapping)]
-
-
-def ensure_listed(manifest: Mapping[str, Any], deployed: Deployed) -> None:
-    """The deployment the WFM made from the package is in the client's State Manifest."""
-    listed = deployment_ids(manifest)
-    if deployed.deployment_id not in listed:
-        raise AssertionError(
-            f"the WFM deployed {deployed.package} as {deployed.deployment_id}, but the client's State "
-            f"Manifest (version {manifest.get('manifestVersion')}) lists {listed or 'no deployment'}"
-        )
-
-
-def ensure_served(served: Mapping[str, bytes], deployed: Deployed, fetches: Sequence[Exchange]) -> bytes:
-    """The YAML the client fetched for the deployment (the WFM listed it, so it must serve it)."""
-    if deployed.deployment_id in served:
-        return served[deployed.deployment_id]
-    transcript = fetches[-1].transcript() if fetches else "(nothing was fetched)"
-    raise AssertionError(
-        f"the manifest lists {deployed.deployment_id}, but its YAML was not served:\n{transcript}"
-    )
-
-
-def ensure_no_new_deployment(before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
-    """Nothing was dispatched: the client's State Manifest lists no deployment it did not list before."""
-    new = sorted(set(deployment_ids(after)) - set(deployment_ids(before)))
-    if new:
-        raise AssertionError(
-            f"a refused package must not reach the client, but its State Manifest now lists {new} "
-            f"(version {before.get('manifestVersion')} → {after.get('manifestVersion')})"
-        )

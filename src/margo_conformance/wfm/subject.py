@@ -151,12 +151,18 @@ class WfmSubject:
         return SpiffeId.client(self.pki.trust_domain, self.pki.wfm_id, f"c-{secrets.token_hex(4)}")
 
     def client(
-        self, *, flaw: Flaw | None = None, accepted: bool = True, name: str | None = None
+        self,
+        *,
+        flaw: Flaw | None = None,
+        accepted: bool = True,
+        name: str | None = None,
+        client_id: str | None = None,
     ) -> tuple[VirtualClient, SpiffeId]:
-        """A virtual client with a freshly minted SVID, accepted by the WFM's policy unless told not to."""
-        spiffe_id = self.new_client_id()
-        svid = self.pki.mint_client(str(spiffe_id.client_id), flaw=flaw)
-        files = svid.write(self.workdir / "clients", name or str(spiffe_id.client_id))
+        """A virtual client with a freshly minted SVID, accepted by the WFM's policy unless told not to;
+        ``client_id`` mints for an existing client's id (an impersonation), else a fresh one."""
+        client_id = client_id or str(self.new_client_id().client_id)
+        svid = self.pki.mint_client(client_id, flaw=flaw)
+        files = svid.write(self.workdir / "clients", name or client_id)
         presented = _presented_id(svid)
         if accepted:
             # The operator lists the identity the certificate really carries, so that a flawed SVID is

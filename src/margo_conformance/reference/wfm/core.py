@@ -246,7 +246,7 @@ class Wfm:
         self.schemas = SchemaSet.load()
         self._generation = 0
         self._cache: dict[str, _Cached] = {}
-        self._reset_versions_if_faulted(previously=False)
+        self._restart_versions()
 
     @property
     def trust_domain(self) -> str:
@@ -260,15 +260,18 @@ class Wfm:
 
     def replace_faults(self, names: list[str]) -> frozenset[str]:
         previous = self.faults.replace(names)
-        self._reset_versions_if_faulted(previously="version-reset-on-restart" in previous)
+        self._restart_versions(previously=previous)
         self._changed()
         return previous
 
-    def _reset_versions_if_faulted(self, *, previously: bool) -> None:
-        """Fault version-reset-on-restart: at start, or when switched on at run time (as if restarted
-        that moment), every client's manifestVersion sequence starts again."""
-        if self.faults.active("version-reset-on-restart") and not previously:
+    def _restart_versions(self, *, previously: frozenset[str] = frozenset()) -> None:
+        """At start, or when switched on at run time (as if restarted that moment): the fault
+        version-reset-on-restart starts every client's manifestVersion sequence again; the variant
+        version-bumped-on-restart moves each on by one, which DS-011 allows (errata INC-127)."""
+        if self.faults.active("version-reset-on-restart") and "version-reset-on-restart" not in previously:
             self.store.forget_manifest_versions()
+        if self.faults.active("version-bumped-on-restart") and "version-bumped-on-restart" not in previously:
+            self.store.bump_manifest_versions()
 
     def take_overload(self) -> Overload | None:
         """The overload answer for this request, if the switch is on (counts the request)."""
@@ -318,10 +321,32 @@ class Wfm:
         """WIP-008 / API-SEC-007: listed and not retired, else 403 #not-authorized."""
         if caller == self.anonymous:  # only reachable with the accepts-anonymous fault
             return
-        if self.accepted.is_retired(caller) and not self.faults.active("retired-still-accepted"):
-            raise Problem.of("not-authorized", f"the relationship with {caller} is retired")
-        if not self.accepted.listed(caller) and not self.faults.active("accepts-unlisted-client"):
+        denial = self.policy_denial(caller)
+        if denial == "retired":
+            kind = "wfm-client-relationship-retired" if self.faults.active("retired-problem-type") else None
+            raise Problem.of(kind or "not-authorized", f"the relationship with {caller} is retired")
+        if denial == "unlisted":
             raise Problem.of("not-authorized", f"{caller} is not in this WFM's accepted-client policy")
+
+    def policy_denial(self, caller: SpiffeId) -> str | None:
+        """Why the accepted-client policy denies ``caller`` ("retired", "unlisted"), or None."""
+        if self.accepted.is_retired(caller) and not self.faults.active("retired-still-accepted"):
+            return "retired"
+        if not self.accepted.listed(caller) and not self.faults.active("accepts-unlisted-client"):
+            return "unlisted"
+        return None
+
+    def refuses_at_handshake(self, caller: SpiffeId) -> str | None:
+        """Variants refuses-*-at-handshake: WIP-005 lets a WFM reject the connection of a caller its
+        policy denies instead of answering 403 (errata INC-125); returns the reason, or None."""
+        if caller == self.anonymous:
+            return None
+        denial = self.policy_denial(caller)
+        if denial is not None and self.faults.active(
+            "refuses-retired-at-handshake" if denial == "retired" else "refuses-unaccepted-at-handshake"
+        ):
+            return f"WIP-008: {caller} is {denial} (refused at the handshake)"
+        return None
 
     def accept(self, entry: PolicyEntry) -> None:
         self.store.accept(entry)
@@ -383,10 +408,11 @@ class Wfm:
             digest=digest_of(body),
             body=body,
         )
+        unnoticed = previous is not None and self.faults.active("version-not-bumped-on-update")
         with self.store.transaction():
             self.store.save_deployment(deployment)
             for affected in {client, previous.client if previous else client}:
-                self._deployments_changed(affected)
+                self._deployments_changed(affected, bump=not unnoticed)
         self._changed()
         return deployment
 
@@ -401,7 +427,9 @@ class Wfm:
             raise Problem(status=404, detail=f"no deployment {deployment_id}")
         with self.store.transaction():
             self.store.delete_deployment(deployment_id)
-            self._deployments_changed(existing.client)
+            self._deployments_changed(
+                existing.client, bump=not self.faults.active("version-not-bumped-on-removal")
+            )
         self._changed()
 
     # -- the State Manifest -----------------------------------------------------------------------
@@ -452,7 +480,8 @@ class Wfm:
                 reference["sizeBytes"] += SIZE_SKEW
 
     def _entries(self, client: str) -> list[Entry]:
-        return [Entry(d.id, d.digest, d.body) for d in self.store.deployments(client)]
+        owner = None if self.faults.active("cross-client-manifest") else client  # API-SEC-004 broken
+        return [Entry(d.id, d.digest, d.body) for d in self.store.deployments(owner)]
 
     def _bundle(self, entries: list[Entry]) -> bytes | None:
         """DS-012/DS-013: exactly one member per referenced deployment, and no archive without any."""
@@ -462,6 +491,8 @@ class Wfm:
         if self.faults.active("bundle-extra-yaml") and members:
             members.append((f"{EXTRA_MEMBER_ID}.yaml", b"id: " + EXTRA_MEMBER_ID.encode() + b"\n"))
         if not entries and not self.faults.active("empty-bundle-archive"):
+            return None
+        if self.faults.active("bundle-null-with-deployments"):  # DS-027 broken (errata INC-129)
             return None
         return bundle_archive(members)
 
@@ -481,10 +512,16 @@ class Wfm:
             self.store.set_manifest_state(client, version, current)
         return version
 
-    def _deployments_changed(self, client: str) -> None:
-        """Bump at the moment of the change, so two changes between polls are two versions."""
-        if self.store.manifest_state(client) is not None:
+    def _deployments_changed(self, client: str, *, bump: bool = True) -> None:
+        """Bump at the moment of the change, so two changes between polls are two versions. Without
+        ``bump`` (faults version-not-bumped-on-update/-removal) the new set is recorded as already seen."""
+        state = self.store.manifest_state(client)
+        if state is None:
+            return
+        if bump:
             self._sync_version(client, self._entries(client))
+        else:
+            self.store.set_manifest_state(client, state[0], set_digest(self._entries(client)))
 
     def _changed(self) -> None:
         self._generation += 1

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from ..faults import Fault as Fault
 from ..faults import FaultSet as SharedFaultSet
-from ..faults import catalogue
+from ..faults import catalogue, variant
 from .mis_faults import MIS_FAULTS
 
 FAULTS: dict[str, Fault] = catalogue(
@@ -58,6 +58,18 @@ FAULTS: dict[str, Fault] = catalogue(
         "manifest",
     ),
     Fault(
+        "version-not-bumped-on-update",
+        "DS-011",
+        "new content under the same deploymentId keeps the previous manifestVersion",
+        "manifest",
+    ),
+    Fault(
+        "version-not-bumped-on-removal",
+        "DS-011",
+        "removing a deployment keeps the previous manifestVersion",
+        "manifest",
+    ),
+    Fault(
         "version-bumped-on-every-poll",
         "DS-006",
         "every poll bumps manifestVersion, so an unchanged manifest never matches If-None-Match (304)",
@@ -77,6 +89,18 @@ FAULTS: dict[str, Fault] = catalogue(
     ),
     Fault(
         "bundle-omitted", "DS-012", "a manifest without deployments leaves out the bundle member", "manifest"
+    ),
+    Fault(
+        "bundle-null-with-deployments",
+        "DS-027",
+        "a manifest with deployments says bundle: null, so a client cannot choose the bundle",
+        "manifest",
+    ),
+    Fault(
+        "cross-client-manifest",
+        "API-SEC-004",
+        "a client's manifest lists the deployments of every client, not only its own",
+        "manifest",
     ),
     Fault(
         "url-digest-mismatch",
@@ -180,6 +204,12 @@ FAULTS: dict[str, Fault] = catalogue(
     # -- deployment status --
     Fault("status-create-200", "STAT-101", "the first status report of a deployment answers 200", "status"),
     Fault(
+        "cross-client-status",
+        "API-SEC-003",
+        "a status report is stored for the deployment's owner, whoever posts it (the path names the caller)",
+        "status",
+    ),
+    Fault(
         "status-mismatched-id-accepted",
         "STAT-101",
         "a status body whose deploymentId differs from the path is accepted",
@@ -188,6 +218,12 @@ FAULTS: dict[str, Fault] = catalogue(
     # -- errors --
     Fault("problem-as-json", "API-ERR-001", "error bodies are sent as application/json", "errors"),
     Fault("problem-without-type", "API-ERR-002", "error bodies have no type member", "errors"),
+    Fault(
+        "problem-type-about-blank",
+        "ERR-001",
+        "every error body says type about:blank, never the registered Margo type of its category",
+        "errors",
+    ),
     Fault(
         "overload-without-retry-after",
         "API-RETRY-001",
@@ -209,6 +245,12 @@ FAULTS: dict[str, Fault] = catalogue(
     ),
     Fault("accepts-two-uri-sans", "SVID-006", "a client leaf with two URI SANs is accepted", "identity"),
     Fault("accepts-ca-leaf", "SVID-006", "a client leaf with cA=true is accepted", "identity"),
+    Fault(
+        "accepts-key-cert-sign-leaf",
+        "SVID-006",
+        "a client leaf with the keyCertSign (or cRLSign) key usage is accepted",
+        "identity",
+    ),
     Fault(
         "accepts-unlisted-client",
         "WIP-008",
@@ -321,6 +363,49 @@ FAULTS: dict[str, Fault] = catalogue(
         "SIGN-113",
         "a verified ES256 signature is refused (SUP-03 requires ES256)",
         "signing",
+    ),
+    # -- variants: behaviours the spec allows that the reference does not choose (each must pass) --
+    variant(
+        "refuses-unaccepted-at-handshake",
+        "WIP-008",
+        "a client the accepted-client policy does not list is refused at the connection, with no HTTP",
+        "identity",
+        allowed_by="WIP-005 'otherwise reject the connection'; API-SEC-008 is a SHOULD (errata INC-125)",
+    ),
+    variant(
+        "refuses-retired-at-handshake",
+        "API-SEC-007",
+        "a retired client is refused at the connection, with no HTTP",
+        "identity",
+        allowed_by="API-SEC-007 MUST deny; the 403 form is API-SEC-008, a SHOULD (errata INC-125)",
+    ),
+    variant(
+        "retired-problem-type",
+        "API-SEC-008",
+        "a retired client gets 403 with the prose's type …#wfm-client-relationship-retired",
+        "identity",
+        allowed_by="api-requirements-and-security names that type for a retired client (errata INC-001)",
+    ),
+    variant(
+        "status-id-mismatch-400",
+        "STAT-101",
+        "a status body whose deploymentId differs from the path gets 400 #invalid-request, not 422",
+        "status",
+        allowed_by="errata INC-103: 400 #invalid-request or 422 #semantic-error",
+    ),
+    variant(
+        "short-private-max-age",
+        "DS-009",
+        "the manifest is sent with Cache-Control: private, max-age=5",
+        "manifest",
+        allowed_by="DS-009 forbids only a long max-age; errata INC-126 reads long as over 60 seconds",
+    ),
+    variant(
+        "version-bumped-on-restart",
+        "DS-011",
+        "after a restart every client's manifestVersion is one higher, although nothing changed",
+        "manifest",
+        allowed_by="DS-011 asks only for a strictly greater version per new manifest (errata INC-127)",
     ),
 )
 

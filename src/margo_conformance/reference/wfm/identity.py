@@ -38,6 +38,7 @@ IDENTITY_FAULTS = (
     "accepts-wrong-path",
     "accepts-two-uri-sans",
     "accepts-ca-leaf",
+    "accepts-key-cert-sign-leaf",
 )
 
 
@@ -70,7 +71,12 @@ class Recognition:
             raise SvidError(
                 f"SVID-006(a): trust domain {spiffe_id.trust_domain!r} is not {self.trust_domain!r}"
             )
-        checks: list[SvidPolicy] = [_LeafConstraints(allow_ca=self.faults.active("accepts-ca-leaf"))]
+        checks: list[SvidPolicy] = [
+            _LeafConstraints(
+                allow_ca=self.faults.active("accepts-ca-leaf"),
+                allow_cert_sign=self.faults.active("accepts-key-cert-sign-leaf"),
+            )
+        ]
         if not self.faults.active("accepts-expired"):
             checks.insert(0, Validity())
         checks += [AllowedKey(), AllowedSignature()]
@@ -85,8 +91,9 @@ class Recognition:
 class _LeafConstraints:
     """SVID-006(c) leaf rules; ``allow_ca`` (fault accepts-ca-leaf) skips only the cA=false rule."""
 
-    def __init__(self, *, allow_ca: bool) -> None:
+    def __init__(self, *, allow_ca: bool, allow_cert_sign: bool = False) -> None:
         self.allow_ca = allow_ca
+        self.allow_cert_sign = allow_cert_sign
 
     def check(self, chain: Sequence[x509.Certificate]) -> None:
         leaf = leaf_of(chain)
@@ -100,7 +107,7 @@ class _LeafConstraints:
             usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
         except x509.ExtensionNotFound:
             return
-        if usage.key_cert_sign or usage.crl_sign:
+        if (usage.key_cert_sign or usage.crl_sign) and not self.allow_cert_sign:
             raise SvidError("SVID-006(c): leaf has keyCertSign or cRLSign key usage")
 
 

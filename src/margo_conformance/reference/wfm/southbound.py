@@ -8,6 +8,7 @@ the operation. Every operation looks things up only in the caller's scope (API-S
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import ssl
@@ -93,7 +94,11 @@ class Southbound:
         chain = peer_chain(ssl_object)
         if not chain and self.wfm.faults.active("accepts-anonymous"):
             return self.wfm.anonymous
-        return self.wfm.recognition.recognise(chain)
+        caller = self.wfm.recognition.recognise(chain)
+        refusal = self.wfm.refuses_at_handshake(caller)
+        if refusal is not None:
+            raise SvidError(refusal)
+        return caller
 
     # -- middlewares ------------------------------------------------------------------------------
 
@@ -169,6 +174,8 @@ class Southbound:
                 headers["Retry-After"] = str(problem.retry_after)
         elif problem.status == 500 and problem.retry_after is not None:
             headers["Retry-After"] = str(problem.retry_after)  # API-RETRY-003: recommended
+        if faults.active("problem-type-about-blank"):  # ERR-001 broken: no registered type
+            problem = dataclasses.replace(problem, kind=None)
         body = problem.encoded(with_type=not faults.active("problem-without-type"))
         response = web.Response(status=problem.status, body=body, headers=headers)
         if problem.close:
@@ -268,6 +275,8 @@ class Southbound:
             cache_control = "public"
         elif faults.active("manifest-immutable"):
             cache_control = IMMUTABLE
+        elif faults.active("short-private-max-age"):  # the variant: a short lifetime (errata INC-126)
+            cache_control = "private, max-age=5"
         headers = {"ETag": etag, "Cache-Control": cache_control}
         if none_match(request.headers.get("If-None-Match"), etag) and not faults.active(
             "if-none-match-ignored"
@@ -331,11 +340,15 @@ class Southbound:
         body_id = document.get("deploymentId") if isinstance(document, dict) else None
         if body_id != deployment_id and not errors and not faults.active("status-mismatched-id-accepted"):
             # errata INC-103: a refusal, 400 or 422; we answer 422 #semantic-error
+            if faults.active("status-id-mismatch-400"):  # the variant: the other allowed answer
+                raise Problem.of("invalid-request", f"body deploymentId is not the path's {deployment_id!r}")
             errors.append(
                 {"field": "$.deploymentId", "message": f"does not equal the path's {deployment_id!r}"}
             )
         if errors:
             raise Problem.of("semantic-error", "the status report is not acceptable", errors=errors)
+        if faults.active("cross-client-status"):  # API-SEC-003 broken: the path's owner is the caller
+            caller = self.wfm.owner_of(deployment_id) or caller
         if not self.wfm.store.ever_issued(caller, deployment_id):
             # errata INC-022: no 404 is defined; an unknown deployment is a semantic error
             raise Problem.of(

@@ -321,6 +321,10 @@ class Store:
         """Only for the fault version-reset-on-restart."""
         self._db.execute("DELETE FROM manifests")
 
+    def bump_manifest_versions(self) -> None:
+        """Only for the variant version-bumped-on-restart."""
+        self._db.execute("UPDATE manifests SET version = version + 1")
+
     def manifest_states(self) -> dict[str, dict[str, Any]]:
         return {
             c: {"manifestVersion": v, "setDigest": d}

@@ -6,6 +6,7 @@ a malformed entry or a scenario tag naming an unknown ID is caught before anythi
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -132,9 +133,35 @@ def _load(pin: str) -> Registry:
         if requirement.id in requirements:
             problems.append(f"{where}: duplicate id {requirement.id}")
         requirements[requirement.id] = requirement
+    touched = _errata_touching(pin)
+    named = {rid for rids in touched.values() for rid in rids if ID_PATTERN.match(rid)}  # not schema names
+    unknown = sorted(named - requirements.keys())
+    if unknown:
+        problems.append(f"errata.yaml: 'touches' names requirements the registry lacks: {unknown}")
     if problems:
         raise RegistryError("malformed requirement registry:\n  " + "\n  ".join(problems))
+    for rid, requirement in requirements.items():  # the errata that touch a requirement are its errata too
+        extra = sorted(e for e, rids in touched.items() if rid in rids and e not in requirement.errata)
+        if extra:
+            requirements[rid] = dataclasses.replace(requirement, errata=(*requirement.errata, *extra))
     return Registry(pin=pin, requirements=requirements)
+
+
+def _errata_touching(pin: str) -> dict[str, frozenset[str]]:
+    """Erratum id -> the requirements it says it touches (errata.yaml), so that every report shows the
+    reading wherever it decided a verdict, not only the digest's INC-001..024 listed in the registry."""
+    path = pin_dir(pin) / "errata.yaml"
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise RegistryError(f"{path}: cannot read the errata: {exc}") from exc
+    return {
+        str(e["id"]): frozenset(str(t) for t in e.get("touches") or ())
+        for e in data.get("errata") or []
+        if isinstance(e, dict) and "id" in e
+    }
 
 
 def _parse_entry(entry: Any, sources: dict[str, Any]) -> Requirement:

@@ -63,8 +63,12 @@ def _word(ok: bool) -> str:
 
 
 def _verdicts(outcome: RunOutcome) -> dict[str, str]:
-    data = yaml.safe_load(outcome.results.read_text(encoding="utf-8"))
-    return {s["scenario"]: s["verdict"] for s in data["scenarios"]}
+    """Scenario -> verdict of one run; a run that wrote no results is one row-breaking entry, not a crash."""
+    try:
+        data = yaml.safe_load(outcome.results.read_text(encoding="utf-8"))
+        return {s["scenario"]: s["verdict"] for s in data["scenarios"]}
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        return {f"(the run wrote no results: {type(exc).__name__}; see {outcome.reports}/run.log)": "error"}
 
 
 PASSING = {Verdict.PASS.value, Verdict.NOT_APPLICABLE.value}

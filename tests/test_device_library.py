@@ -181,9 +181,58 @@ def test_hosting_problems() -> None:
             "supportedDeploymentTypes": ["compose"],
         }
     }
-    assert checks.hosting_problems(good, "compose") == []
+    assert checks.hosting_problems(good) == []
+    assert checks.runtime_problems(good, "compose", "oci") == []
     bad = {"properties": {"otelCollector": False, "supportedDeploymentTypes": ["helm"]}}
-    assert len(checks.hosting_problems(bad, "compose")) == 3
+    assert len(checks.hosting_problems(bad)) == 2  # otelCollector, no runtime
+    assert checks.hosting_problems({"properties": {"otelCollector": True}}) == [
+        "no supportedRuntimes",
+        "no supportedDeploymentTypes",
+    ]
+    assert len(checks.runtime_problems(bad, "compose", "oci")) == 2  # helm only, no runtime
+
+
+def test_error_messages_overall_or_per_component() -> None:
+    overall = {"status": {"state": "failed", "error": {"message": "no"}}, "components": []}
+    per_component = {"status": {"state": "failed"}, "components": [{"name": "a", "error": {"message": "x"}}]}
+    assert checks.error_messages(overall) == ["no"]
+    assert checks.error_messages(per_component) == ["x"]
+    assert checks.error_messages({"status": {"state": "failed"}, "components": [{"name": "a"}]}) == []
+
+
+def test_obs_011_variables_are_no_leak() -> None:
+    other = {"HTTP_OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "SECRET": "s"}
+    live = {**other, "PATH": "/bin"}
+    assert checks.leaked_environment(live, other, [], {}) == ["SECRET=s"]
+
+
+def test_weak_tls_and_stored_etag() -> None:
+    def record(**data: object) -> Record:
+        return Record({"time": "2026-01-01T00:00:00+00:00", **data})
+
+    hello = record(kind="connection", connection=3, tls_version="TLSv1.1")
+    assert checks.weak_tls_problems([hello, record(kind="connection", tls_version="TLSv1.3")]) == [
+        "connection 3 negotiated TLSv1.1"
+    ]
+    given = record(method="GET", path="/api/v1/deployments", status=200, response_headers={"etag": '"e1"'})
+    good = record(method="GET", path="/api/v1/deployments", request_headers={"if-none-match": '"e1"'})
+    assert checks.stored_etag_problems([given], good) == []
+    assert checks.stored_etag_problems([given], record(method="GET", path="/api/v1/deployments")) != []
+    assert checks.stored_etag_problems([], good) != []
+
+
+def test_retry_gap_is_the_retried_request() -> None:
+    def request(second: int, path: str, status: int = 200) -> Record:
+        return Record(
+            {"time": f"2026-01-01T00:00:0{second}+00:00", "method": "GET", "path": path, "status": status}
+        )
+
+    records = [
+        request(0, "/api/v1/deployments", 429),
+        request(1, "/other"),
+        request(5, "/api/v1/deployments"),
+    ]
+    assert checks.retry_gap(records, 429) == (records[0].time, records[2].time)
 
 
 def test_privilege_and_shared_mounts() -> None:

@@ -12,6 +12,16 @@ from ..schemas import SchemaSet
 from .observer import Workload
 
 HOST_NAMESPACE = "host"
+# OBS-011: what the device owner injects into each container; the same in every vendor's (errata INC-142)
+OBS_011_VARIABLES = frozenset(
+    {
+        "HTTP_OTEL_EXPORTER_OTLP_ENDPOINT",
+        "GRPC_OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    }
+)
+WEAK_TLS = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"})  # TLS-005: never negotiated
 
 
 def schema_problems(document: Any, document_type: str) -> list[str]:
@@ -23,17 +33,27 @@ def schema_problems(document: Any, document_type: str) -> list[str]:
     ]
 
 
-def hosting_problems(capabilities: Mapping[str, Any], deployment_type: str) -> list[str]:
-    """CAP-004/DEV-004: a hosting device reports otelCollector true, a runtime and the deployment type."""
+def hosting_problems(capabilities: Mapping[str, Any]) -> list[str]:
+    """CAP-004/DEV-004: a hosting device reports otelCollector true, a runtime and a deployment type."""
     properties = capabilities.get("properties") or {}
     problems = []
     if properties.get("otelCollector") is not True:
         problems.append(f"otelCollector is {properties.get('otelCollector')!r}, not true")
     if not properties.get("supportedRuntimes"):
         problems.append("no supportedRuntimes")
-    types = properties.get("supportedDeploymentTypes") or []
-    if deployment_type not in types:
-        problems.append(f"supportedDeploymentTypes {types!r} lacks {deployment_type!r}")
+    if not properties.get("supportedDeploymentTypes"):
+        problems.append("no supportedDeploymentTypes")
+    return problems
+
+
+def runtime_problems(capabilities: Mapping[str, Any], deployment_type: str, runtime: str) -> list[str]:
+    """DEV-007: a Compose device reports the Compose deployment type and an OCI container runtime."""
+    properties = capabilities.get("properties") or {}
+    problems = []
+    for key, wanted in (("supportedDeploymentTypes", deployment_type), ("supportedRuntimes", runtime)):
+        found = properties.get(key) or []
+        if wanted not in found:
+            problems.append(f"{key} {found!r} lacks {wanted!r}")
     return problems
 
 
@@ -60,6 +80,17 @@ def component_problems(reports: Sequence[Mapping[str, Any]], expected: Sequence[
 
 def component_states(report: Mapping[str, Any]) -> dict[str, str]:
     return {str(c.get("name")): str(c.get("state")) for c in report.get("components") or []}
+
+
+def error_messages(report: Mapping[str, Any]) -> list[str]:
+    """The non-empty error messages of one report: the overall one and the components'."""
+    errors = [(report.get("status") or {}).get("error")]
+    errors += [c.get("error") for c in report.get("components") or [] if isinstance(c, Mapping)]
+    return [
+        str(e["message"]).strip()
+        for e in errors
+        if isinstance(e, Mapping) and str(e.get("message") or "").strip()
+    ]
 
 
 def error_sources(report: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -104,8 +135,8 @@ def leaked_environment(
 ) -> list[str]:
     """ISO-106: variables a container really has (``live``) that come from the other vendor's
     configured environment (same name, same value), and that neither the container's own package
-    (``declared`` names) nor its image sets."""
-    own = set(declared) | set(image)
+    (``declared`` names) nor its image sets, nor OBS-011 makes the device inject into every container."""
+    own = set(declared) | set(image) | OBS_011_VARIABLES
     return [
         f"{name}={value}"
         for name, value in sorted(live.items())
@@ -114,9 +145,43 @@ def leaked_environment(
 
 
 def retry_gap(records: Sequence[Any], status: int) -> tuple[float, float] | None:
-    """(time of the first answer with ``status``, time of the next request after it) or None."""
+    """(time of the first answer with ``status``, time of the retry: the next request with the same
+    method and path) or None. Other requests may come sooner (errata INC-140)."""
     refused = next((r for r in records if r.kind == "request" and r.status == status), None)
     if refused is None:
         return None
-    after = [r for r in records if r.kind == "request" and r.time > refused.time]
+    after = [
+        r
+        for r in records
+        if r.kind == "request"
+        and r.time > refused.time
+        and (r.method, r.path) == (refused.method, refused.path)
+    ]
     return (refused.time, after[0].time) if after else None
+
+
+def stored_etag_problems(before: Sequence[Any], poll: Any) -> list[str]:
+    """DS-025: the first poll after a restart carries, in If-None-Match, the ETag of the last manifest
+    the device was given (a 200 answer to GET /api/v1/deployments) before it."""
+    given = [
+        r.data.get("response_headers", {}).get("etag")
+        for r in before
+        if r.kind == "request" and r.method == "GET" and r.path == "/api/v1/deployments" and r.status == 200
+    ]
+    if not given or not given[-1]:
+        return ["the transcript holds no manifest with an ETag before the restart"]
+    sent = (poll.data.get("request_headers") or {}).get("if-none-match")
+    if sent != given[-1]:
+        return [
+            f"the first poll after the restart sent If-None-Match {sent!r}; the stored ETag is {given[-1]!r}"
+        ]
+    return []
+
+
+def weak_tls_problems(records: Iterable[Any]) -> list[str]:
+    """TLS-005: connections whose handshake completed with a TLS version below 1.2."""
+    return [
+        f"connection {r.data.get('connection')} negotiated {r.data.get('tls_version')}"
+        for r in records
+        if r.kind == "connection" and r.data.get("tls_version") in WEAK_TLS
+    ]

@@ -331,6 +331,17 @@ class DeviceScenario:
         )
         return report
 
+    def await_poll(self) -> Record:
+        """The device's first GET /api/v1/deployments since the last mark."""
+        record: Record = self.await_(
+            "the device polls GET /api/v1/deployments",
+            lambda: next(
+                (r for r in self.records(self.mark) if r.method == "GET" and r.path == MANIFEST_PATH), None
+            ),
+            budget_s=self.run.work_budget_s,
+        )
+        return record
+
     def await_cycle_after(self, what: str, event: Callable[[Record], bool]) -> Record:
         """Wait for ``event`` after the last desired-state change was made, then for the next poll
         after it: the device has then finished a cycle in which it saw the whole change."""
@@ -432,6 +443,20 @@ class DeviceScenario:
             if before[name] != after[name]:
                 problems.append(f"container {name} was restarted, recreated or reconfigured")
         return problems or ["the workloads changed"]
+
+    def reconfigured(self, deployment: Deployment) -> list[str]:
+        """How the deployment's workloads differ from when it was installed, by name, running and
+        environment (a restart of the same configuration is not a difference)."""
+
+        def settings(items: list[tuple[str, str, tuple[tuple[str, str], ...]]]) -> dict[str, object]:
+            return {name: (state.rsplit(" ", 1)[-1], env) for name, state, env in items}
+
+        before, after = settings(deployment.snapshot), settings(_snapshot(self.workloads(deployment)))
+        return [
+            f"container {name} is gone, new, stopped or configured otherwise"
+            for name in sorted(set(before) | set(after))
+            if before.get(name) != after.get(name)
+        ]
 
 
 def _snapshot(workloads: list[Workload]) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:

@@ -152,13 +152,8 @@ def _state(report: dict[str, Any]) -> str:
 
 
 def refusal_problems(report: dict[str, Any]) -> list[str]:
-    """Why a status report is not a refusal on signature grounds: its state is not failed, or no error
-    of it (overall or of a component) mentions the signature."""
+    """Why a status report is not a refusal: its state is not failed. Its wording is not judged (SUP-03
+    sets none, errata INC-141); the scenario's other step checks that nothing of it runs."""
     if _state(report) != "failed":
         return [f"the deployment was reported {_state(report)!r}, not 'failed': {report}"]
-    errors = [(report.get("status") or {}).get("error")]
-    errors += [c.get("error") for c in report.get("components") or [] if isinstance(c, dict)]
-    texts = [f"{e.get('code', '')} {e.get('message', '')}" for e in errors if isinstance(e, dict)]
-    if not any("signature" in text.lower() or "signed" in text.lower() for text in texts):
-        return [f"no error of the failed report names the signature: {texts or 'none given'}"]
     return []

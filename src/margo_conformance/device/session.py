@@ -108,7 +108,6 @@ class DeviceScenario:
         self.device_id = ""
         self.deployments: dict[str, Deployment] = {}
         self.mark = 0  # transcript position before the last operator action
-        self.changed = 0  # transcript position once the last desired-state change was made
         self.records_at_connect: list[Record] = []
         self.trust: tuple[Path, Path] | None = None  # (trust policy, trust store) the device verifies with
 
@@ -247,11 +246,9 @@ class DeviceScenario:
         self._changed(deployment)
 
     def _changed(self, deployment: Deployment) -> None:
-        """Right after an operator change: the manifestVersion it made, and the transcript position
-        from which every manifest the device gets holds it (``mark`` was taken before the change,
-        so that no report about it can be missed)."""
+        """Right after an operator change: the manifestVersion it made (``mark`` was taken before the
+        change, so that nothing the device does about it can be missed)."""
         deployment.manifest_version = self.client_manifest_version()
-        self.changed = self.run.instrument.mark()
 
     def client_manifest_version(self) -> int:
         states = self.run.instrument.admin.state().get("manifests", {})
@@ -343,9 +340,10 @@ class DeviceScenario:
         return record
 
     def await_cycle_after(self, what: str, event: Callable[[Record], bool]) -> Record:
-        """Wait for ``event`` after the last desired-state change was made, then for the next poll
-        after it: the device has then finished a cycle in which it saw the whole change."""
-        since = self.changed
+        """Wait for ``event`` since the last operator action (a fast device may fetch before the change's
+        own mark is taken), then for the next poll after it: the device has then finished a cycle in
+        which it saw the whole change."""
+        since = self.mark
         first: Record = self.await_(
             what,
             lambda: next((r for r in self.records(since) if event(r)), None),

@@ -340,19 +340,23 @@ class DeviceScenario:
         return record
 
     def await_cycle_after(self, what: str, event: Callable[[Record], bool]) -> Record:
-        """Wait for ``event`` since the last operator action (a fast device may fetch before the change's
-        own mark is taken), then for the next poll after it: the device has then finished a cycle in
-        which it saw the whole change."""
+        """Wait for ``event`` in a cycle that saw the last operator action (from the first manifest
+        the device received after it: a fast device may act before the change's own call returns),
+        then for the next poll after it: the device has then finished that cycle."""
         since = self.mark
-        first: Record = self.await_(
-            what,
-            lambda: next((r for r in self.records(since) if event(r)), None),
-            budget_s=self.run.work_budget_s,
-        )
+
+        def seen() -> Record | None:
+            records = self.records(since)
+            start = next((r for r in records if _is_manifest(r) and r.status == 200), None)
+            if start is None:
+                return None
+            return next((r for r in records if r.index >= start.index and event(r)), None)
+
+        first: Record = self.await_(what, seen, budget_s=self.run.work_budget_s)
 
         def next_poll() -> Record | None:
             later = [r for r in self.records(since) if r.time > first.time]
-            return next((r for r in later if r.method == "GET" and r.path == MANIFEST_PATH), None)
+            return next((r for r in later if _is_manifest(r)), None)
 
         self.await_("the device polls again after that", next_poll, budget_s=self.run.work_budget_s)
         return first
@@ -455,6 +459,10 @@ class DeviceScenario:
             for name in sorted(set(before) | set(after))
             if before.get(name) != after.get(name)
         ]
+
+
+def _is_manifest(record: Record) -> bool:
+    return record.method == "GET" and record.path == MANIFEST_PATH
 
 
 def _snapshot(workloads: list[Workload]) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:

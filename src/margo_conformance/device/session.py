@@ -23,10 +23,10 @@ import yaml
 
 from .._internal.images import build_test_images
 from .._internal.local_registry import free_port as free_port
+from ..checks.device import leaked_environment
 from ..config import DeviceSubjectConfig
 from ..errors import Blocked
 from ..reference.wfm.admin_client import AdminError
-from . import checks
 from .apps import AppRequest, PublishedApp, publish_app
 from .instrument import AwaitTimeout, DeviceIdentity, InstrumentWfm, Record
 from .launchers import Launcher, LaunchFacts, make_launcher
@@ -36,6 +36,7 @@ LOG = logging.getLogger("margo_conformance.device")
 MANIFEST_PATH = "/api/v1/deployments"
 CAPABILITIES_PATH = "/api/v1/capabilities/"
 SERVICE_PORT = 8080  # where the suite's http-server workloads listen inside their containers
+SERVED_MARK = "margo-test http-server"  # what the suite's http-server workloads answer with
 TERMINAL_STATES = frozenset({"installed", "failed", "removed"})  # where a change ends (STAT-002)
 EVIDENCE_RECORDS = 15  # transcript lines a failure message shows
 POLLS_PER_STEP = 3  # a protocol step (a poll, a retry) must happen within this many polling periods
@@ -423,7 +424,7 @@ class DeviceScenario:
             other_env = {k: v for w in self.workloads(other) for k, v in w.env.items()}
             for w in (w for w in self.workloads(own) if w.running):
                 live = dict(line.partition("=")[::2] for line in observer.exec(w, ["env"]).splitlines())
-                leaks = checks.leaked_environment(live, other_env, own.app.declared_env, w.image_env)
+                leaks = leaked_environment(live, other_env, own.app.declared_env, w.image_env)
                 problems += [f"{w.name} sees {leak}" for leak in leaks]
         return problems
 

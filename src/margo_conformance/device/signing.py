@@ -143,17 +143,6 @@ class SigningScenario(DeviceScenario):
         )
         return report
 
-    def running(self, deployment: Deployment) -> list[str]:
-        return [w.name for w in self.workloads(deployment) if w.running]
-
 
 def _state(report: dict[str, Any]) -> str:
     return str((report.get("status") or {}).get("state") or "")
-
-
-def refusal_problems(report: dict[str, Any]) -> list[str]:
-    """Why a status report is not a refusal: its state is not failed. Its wording is not judged (SUP-03
-    sets none, errata INC-141); the scenario's other step checks that nothing of it runs."""
-    if _state(report) != "failed":
-        return [f"the deployment was reported {_state(report)!r}, not 'failed': {report}"]
-    return []

@@ -4,14 +4,16 @@ publishes (no device, no Docker needed except where marked)."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from margo_conformance.checks import Violation
+from margo_conformance.checks import device as checks
 from margo_conformance.config import Sut
-from margo_conformance.device import checks
 from margo_conformance.device.apps import UNMET_LABEL, AppRequest, publish_app
 from margo_conformance.device.instrument import Record
 from margo_conformance.device.launchers import (
@@ -173,7 +175,14 @@ def test_manual_launcher_says_what_to_run(tmp_path: Path) -> None:
 # -- checks ------------------------------------------------------------------------------------------
 
 
-def test_hosting_problems() -> None:
+def _violates(requirement: str, check: Callable[..., object], *args: object) -> str:
+    with pytest.raises(Violation) as caught:
+        check(*args)
+    assert caught.value.requirement == requirement
+    return str(caught.value)
+
+
+def test_hosting_and_compose_runtime() -> None:
     good = {
         "properties": {
             "otelCollector": True,
@@ -181,21 +190,104 @@ def test_hosting_problems() -> None:
             "supportedDeploymentTypes": ["compose"],
         }
     }
-    assert checks.hosting_problems(good, "compose") == []
+    checks.ensure_hosting(good)
+    checks.ensure_compose_runtime(good, "compose", "oci")
     bad = {"properties": {"otelCollector": False, "supportedDeploymentTypes": ["helm"]}}
-    assert len(checks.hosting_problems(bad, "compose")) == 3
+    assert "otelCollector is False" in _violates("CAP-004", checks.ensure_hosting, bad)
+    bare = {"properties": {"otelCollector": True}}
+    assert "no supportedRuntimes; no supportedDeploymentTypes" in _violates(
+        "CAP-004", checks.ensure_hosting, bare
+    )
+    message = _violates("DEV-007", checks.ensure_compose_runtime, bad, "compose", "oci")
+    assert "lacks 'compose'" in message and "lacks 'oci'" in message
+
+
+def test_error_messages_overall_or_per_component() -> None:
+    overall = {"status": {"state": "failed", "error": {"message": "no"}}, "components": []}
+    per_component = {"status": {"state": "failed"}, "components": [{"name": "a", "error": {"message": "x"}}]}
+    assert checks.error_messages(overall) == ["no"]
+    assert checks.error_messages(per_component) == ["x"]
+    checks.ensure_error_message(per_component)
+    _violates(
+        "STAT-005",
+        checks.ensure_error_message,
+        {"status": {"state": "failed"}, "components": [{"name": "a"}]},
+    )
+
+
+def test_error_sources_overall_optional() -> None:
+    component = {"name": "c", "state": "failed", "error": {"source": "c", "message": "m"}}
+    checks.ensure_error_sources({"status": {"state": "failed"}, "components": [component]}, "app")
+    named = {"status": {"state": "failed", "error": {"source": "app"}}, "components": [component]}
+    checks.ensure_error_sources(named, "app")
+    _violates("STAT-005", checks.ensure_error_sources, named, "other")
+    unnamed = {"status": {"state": "failed"}, "components": [{**component, "error": {"source": "x"}}]}
+    _violates("STAT-005", checks.ensure_error_sources, unnamed, "app")
+
+
+def test_obs_011_variables_are_no_leak() -> None:
+    other = {"HTTP_OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "SECRET": "s"}
+    live = {**other, "PATH": "/bin"}
+    assert checks.leaked_environment(live, other, [], {}) == ["SECRET=s"]
+
+
+def _record(**data: object) -> Record:
+    return Record({"time": "2026-01-01T00:00:00+00:00", **data})
+
+
+def test_weak_tls_and_stored_etag() -> None:
+    hello = _record(kind="connection", connection=3, tls_version="TLSv1.1")
+    checks.ensure_no_weak_tls([_record(kind="connection", tls_version="TLSv1.3")])
+    assert "connection 3 negotiated TLSv1.1" in _violates("TLS-005", checks.ensure_no_weak_tls, [hello])
+    given = _record(method="GET", path="/api/v1/deployments", status=200, response_headers={"etag": '"e1"'})
+    good = _record(method="GET", path="/api/v1/deployments", request_headers={"if-none-match": '"e1"'})
+    checks.ensure_stored_etag([given], good)
+    _violates("DS-025", checks.ensure_stored_etag, [given], _record(method="GET", path="/api/v1/deployments"))
+    _violates("DS-025", checks.ensure_stored_etag, [], good)
+
+
+def test_first_exchange() -> None:
+    put = _record(method="PUT", path="/api/v1/capabilities/gw", status=201)
+    child = _record(method="PUT", path="/api/v1/capabilities/gw/child", status=201)
+    poll = _record(method="GET", path="/api/v1/deployments", status=200)
+    checks.ensure_capabilities_first([put, child, poll])
+    checks.ensure_manifest_after_capabilities([put, child, poll])
+    _violates("CAP-001", checks.ensure_capabilities_first, [poll, put])
+    _violates(
+        "ONB-004", checks.ensure_manifest_after_capabilities, [put, _record(method="GET", path="/x"), poll]
+    )
+
+
+def test_retry_gap_is_the_retried_request() -> None:
+    def request(second: int, path: str, status: int = 200) -> Record:
+        return Record(
+            {"time": f"2026-01-01T00:00:0{second}+00:00", "method": "GET", "path": path, "status": status}
+        )
+
+    records = [
+        request(0, "/api/v1/deployments", 429),
+        request(1, "/other"),
+        request(5, "/api/v1/deployments"),
+    ]
+    gap = checks.retry_gap(records, 429)
+    assert gap == (records[0].time, records[2].time)
+    checks.ensure_retry_after_honoured(gap, 4)
+    _violates("API-RETRY-005", checks.ensure_retry_after_honoured, gap, 6)
+    assert checks.retry_gap(records[:2], 429) is None
 
 
 def test_privilege_and_shared_mounts() -> None:
-    assert checks.privilege_problems([workload("a", privileged=True, pid_mode="host")]) == [
-        "a is privileged",
-        "a uses the host's PID namespace",
-    ]
+    message = _violates(
+        "ISO-103", checks.ensure_unprivileged, [workload("a", privileged=True, pid_mode="host")]
+    )
+    assert "a is privileged" in message and "a uses the host's PID namespace" in message
     mount = {"name": "", "source": "/srv/shared", "destination": "/shared"}
     a = workload("a", mounts=[mount])
     b = workload("b", mounts=[{**mount, "destination": "/x"}])
-    assert checks.shared_mounts([a], [b]) == ["a:/shared and b:/x share /srv/shared"]
-    assert checks.shared_mounts([a], [workload("c")]) == []
+    assert "a:/shared and b:/x share /srv/shared" in _violates(
+        "ISO-102", checks.ensure_no_shared_mounts, [a], [b]
+    )
+    checks.ensure_no_shared_mounts([a], [workload("c")])
 
 
 def test_leaked_environment_ignores_own_package_and_image_variables() -> None:
@@ -206,20 +298,15 @@ def test_leaked_environment_ignores_own_package_and_image_variables() -> None:
     ]
 
 
-def test_retry_gap_and_components() -> None:
-    records = [
-        Record({"kind": "request", "status": 200, "time": "2026-01-01T00:00:00.000Z"}),
-        Record({"kind": "request", "status": 429, "time": "2026-01-01T00:00:01.000Z"}),
-        Record({"kind": "connection", "outcome": "requests", "time": "2026-01-01T00:00:02.000Z"}),
-        Record({"kind": "request", "status": 200, "time": "2026-01-01T00:00:05.500Z"}),
-    ]
-    answered, following = checks.retry_gap(records, 429) or (0.0, 0.0)
-    assert following - answered == pytest.approx(4.5)
-    assert checks.retry_gap(records[:2], 429) is None
+def test_components_and_states() -> None:
     reports = [{"components": [{"name": "a"}]}, {"components": [{"name": "a"}, {"name": "b"}]}]
-    assert checks.component_problems(reports, ["a", "b"]) == [
-        "report 1 lists components ['a'], the deployment has ['a', 'b']"
-    ]
+    message = _violates("STAT-004", checks.ensure_components_listed, reports, ["a", "b"])
+    assert "report 1 lists components ['a'], the deployment has ['a', 'b']" in message
+    seen = [{"status": {"state": "installing"}}, {"status": {"state": "installed"}}]
+    checks.ensure_states_in_order(seen, "installing", "installed")
+    _violates("DS-002", checks.ensure_states_in_order, seen[1:], "installing", "installed")
+    checks.ensure_not_reported([{"status": {"state": "failed"}}], ("installing", "installed"))
+    _violates("ADEP-003", checks.ensure_not_reported, seen, ("installing", "installed"))
 
 
 # -- the apps the scenarios deploy (a real registry) --------------------------------------------------

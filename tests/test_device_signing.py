@@ -20,9 +20,11 @@ from test_cli import assert_usage_error, run_cli
 
 from margo_conformance._internal.local_registry import LocalRegistry
 from margo_conformance._internal.oci import OciClient
+from margo_conformance.checks import Violation
+from margo_conformance.checks import device as checks
 from margo_conformance.device.apps import AppRequest, PublishedApp, publish_app
 from margo_conformance.device.launchers import CommandLauncher, LaunchFacts, ReferenceLauncher
-from margo_conformance.device.signing import DeviceSignatures, compose_archives, refusal_problems
+from margo_conformance.device.signing import DeviceSignatures, compose_archives
 from margo_conformance.errors import EnvironmentProblem, UsageError
 from margo_conformance.reference.device import runtime_compose
 from margo_conformance.reference.device.faults import FaultSet
@@ -115,15 +117,15 @@ def test_launchers_pass_the_trust_policy_only_when_the_scenario_has_one(tmp_path
     assert vendor.argv(_facts(tmp_path, False)) == ["agent", "--wfm", "https://127.0.0.1:1", "--store"]
 
 
-def test_a_refusal_must_be_a_failed_report_whose_error_names_the_signature() -> None:
+def test_a_refusal_is_a_failed_report_in_any_words() -> None:
+    """SUP-03 sets no wording (errata INC-141): the state is judged, and that nothing runs."""
+
     def report(state: str, message: str) -> dict[str, Any]:
         return {"status": {"state": state, "error": {"code": "x", "source": "a", "message": message}}}
 
-    assert refusal_problems(report("failed", "signature verification failed: integrity")) == []
-    assert refusal_problems(report("failed", "docker compose up exited with 1"))
-    assert refusal_problems(report("installed", "signature"))
-    component = {"status": {"state": "failed"}, "components": [{"error": {"code": "signature-refused"}}]}
-    assert refusal_problems(component) == []
+    checks.ensure_state(report("failed", "notary verification failed: not trusted"), "failed", "SIGN-114")
+    with pytest.raises(Violation, match="SIGN-114: the deployment was reported 'installed'"):
+        checks.ensure_state(report("installed", "signature"), "failed", "SIGN-114")
 
 
 # -- the runtime against a registry ----------------------------------------------------------------------

@@ -592,6 +592,20 @@ KILLS: dict[str, set[tuple[str, str]]] = {
         ("plain_extension", "states"),
     },
     "no-removed-report": {("install_update_remove", "remove"), ("install_update_remove", "remove_adopted")},
+    # variants (allowed behaviours): what each changes, and nothing else
+    "component-errors-only": {
+        ("extensions_and_rollup", "code"),
+        ("extensions_and_rollup", "error_sources"),
+        ("ineligible", "error_code"),
+        ("ineligible", "names_rule"),
+        ("ineligible", "source"),
+    },
+    "ineligible-not-reported": {
+        ("ineligible", "error_code"),
+        ("ineligible", "names_rule"),
+        ("ineligible", "source"),
+        ("ineligible", "states"),
+    },
 }
 
 
@@ -620,7 +634,9 @@ def test_scenario_conformant(harness: Harness, name: str) -> None:
 # Faults these in-memory scenarios cannot run or see: the runtime's (no containers here), TLS settings,
 # the polling tempo and the capabilities document (the WFM refuses it, so nothing else happens).
 BLIND = {"capabilities-after-manifest", "omits-otel-collector", "polls-too-rarely", "accepts-untrusted-chain"}
-BLIND |= {"accepts-tls11"} | {f.name for f in FAULTS.values() if f.area in ("runtime", "signing")}
+BLIND |= {"accepts-tls11", "negotiates-tls11-then-hangs-up"} | {
+    f.name for f in FAULTS.values() if f.area in ("runtime", "signing")
+}
 
 
 @pytest.mark.parametrize("fault", sorted(set(FAULTS) - BLIND))
@@ -630,7 +646,7 @@ def test_fault_changes_exactly_its_observations(harness: Harness, fault: str) ->
         harness.reset()
         observed = _normalise(name, scenario(harness, (fault,)))
         changed |= {(name, key) for key, value in observed.items() if CONFORMANT[name].get(key) != value}
-    assert changed == KILLS.get(fault, set())
+    assert changed == KILLS.get(fault, set()), sorted(changed)
 
 
 def test_every_fault_names_a_device_requirement_and_is_killed() -> None:
@@ -638,12 +654,14 @@ def test_every_fault_names_a_device_requirement_and_is_killed() -> None:
     the device persona's scenarios on a real engine (fixtures/device/faults.yaml, the self-test)."""
     registry = Registry.load()
     persona = yaml.safe_load((ROOT / "fixtures" / "device" / "faults.yaml").read_text(encoding="utf-8"))
-    killed_by_scenarios = {entry["name"] for entry in persona["faults"] if entry["kills"]}
+    killed_by_scenarios = {entry["name"] for entry in persona["faults"] if entry.get("kills")}
+    variants = {entry["name"] for entry in persona["faults"] if entry.get("kind") == "variant"}
     assert set(KILLS) <= set(FAULTS)
+    assert variants == {f.name for f in FAULTS.values() if f.kind == "variant"}
     for fault in FAULTS.values():
         assert fault.requirement in registry, fault
         assert "device" in registry.get(fault.requirement).personas, fault
-        assert KILLS.get(fault.name) or fault.name in killed_by_scenarios, fault
+        assert fault.kind == "variant" or KILLS.get(fault.name) or fault.name in killed_by_scenarios, fault
     with pytest.raises(UsageError):
         FaultSet(["no-such-fault"])
 

@@ -11,11 +11,11 @@ Feature: A device introduces itself before it asks for work
     Then the device's first request was a PUT of its capabilities, answered 201
     And the device then asked for its desired state
 
-  @req:CAP-104 @req:CAP-004 @req:DEV-004 @req:DEV-007 @level:must
-  Scenario: The capabilities report describes a device that hosts Compose workloads
+  @req:CAP-104 @req:CAP-004 @req:DEV-004 @level:must
+  Scenario: The capabilities report describes a device that hosts workloads
     Given a device connected to the instrument WFM
     Then the capabilities report validates against the rc.3 DeviceCapabilitiesManifest
-    And it reports otelCollector true, at least one runtime and the deployment type "compose"
+    And it reports otelCollector true, at least one runtime and at least one deployment type
 
   @req:DS-001 @level:must
   Scenario: The device keeps polling for its desired state

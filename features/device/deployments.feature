@@ -8,7 +8,7 @@ Feature: A device installs, updates and removes what its desired state says
   Background:
     Given a device connected to the instrument WFM
 
-  @req:DS-026 @req:DS-002 @req:STAT-001 @req:REG-016 @req:REG-018 @req:ADEP-009 @level:must
+  @req:DS-026 @req:DS-002 @req:STAT-001 @req:REG-018 @level:must
   Scenario: A new deployment is installed and reported
     When the operator deploys vendor-a's application to the device
     Then the device reports the deployment "installed"

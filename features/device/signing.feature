@@ -30,7 +30,7 @@ Feature: A device verifies the signature of every Compose archive it deploys, as
   Scenario Outline: A device with a strict trust policy refuses a badly signed application
     Given a device connected to the instrument WFM with a trust policy of level "strict" for the suite's registry
     When the operator deploys vendor-a's application signed as "<fixture>"
-    Then the device reports the deployment "failed" with an error that names the signature
+    Then the device reports the deployment "failed"
     And nothing of the deployment runs on the device
 
     Examples:
@@ -48,7 +48,7 @@ Feature: A device verifies the signature of every Compose archive it deploys, as
     Given a device connected to the instrument WFM with a trust policy of level "strict" for the suite's registry
     And vendor-b's validly signed application installed on the device
     When the operator deploys vendor-a's application signed as "tampered"
-    Then the device reports the deployment "failed" with an error that names the signature
+    Then the device reports the deployment "failed"
     And nothing of the deployment runs on the device
     And vendor-b's application is untouched
 
@@ -63,5 +63,5 @@ Feature: A device verifies the signature of every Compose archive it deploys, as
   Scenario: A device with an audit trust policy still refuses an RS256 signature
     Given a device connected to the instrument WFM with a trust policy of level "audit" for the suite's registry
     When the operator deploys vendor-a's application signed as "rs256"
-    Then the device reports the deployment "failed" with an error that names the signature
+    Then the device reports the deployment "failed"
     And nothing of the deployment runs on the device

@@ -58,6 +58,11 @@ class Record:
         return value if isinstance(value, int) else None
 
     @property
+    def index(self) -> int:
+        """The record's position in the transcript."""
+        return int(self.data.get("index", -1))
+
+    @property
     def body(self) -> Any:
         return self.data.get("body")
 

@@ -11,6 +11,7 @@ deploymentId. A device that does neither can only be checked through its status 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 from .._internal import runtime_docker
 from .._internal.images import docker_client
 from ..errors import Blocked
+
+LOG = logging.getLogger("margo_conformance.device")
 
 PROBE_IMAGE = "margo-test/probe:1.0.0"
 
@@ -52,8 +55,15 @@ class DockerObserver:
     def workloads(self, deployment_id: str) -> list[Workload]:
         """Every container (running or not) that belongs to the deployment, by name."""
         with self._docker() as docker_:
-            containers = [c for c in docker_.containers.list(all=True) if _belongs(c, deployment_id)]
-            return sorted((_workload(c) for c in containers), key=lambda w: w.name)
+            # sparse: no inspect of every container on a shared engine, where others come and go
+            listed = [c for c in docker_.containers.list(all=True, sparse=True) if _belongs(c, deployment_id)]
+            found = []
+            for listed_container in listed:
+                try:
+                    found.append(_workload(docker_.containers.get(listed_container.id)))
+                except runtime_docker.DOCKER_ERRORS as exc:  # removed since it was listed: not there
+                    LOG.debug("container %s vanished: %s", listed_container.id, exc)
+            return sorted(found, key=lambda w: w.name)
 
     def running(self, deployment_id: str) -> list[Workload]:
         return [w for w in self.workloads(deployment_id) if w.running]
@@ -128,8 +138,9 @@ def _belongs_any(item: Any, deployment_ids: Sequence[str]) -> bool:
 
 def _belongs(item: Any, deployment_id: str) -> bool:
     """A container, network or volume of the deployment (see the module docstring)."""
+    attrs = item.attrs  # a network, a volume or a sparse container listing has Labels at the top
     labels: Mapping[str, str] = (
-        item.attrs.get("Labels") if not hasattr(item, "labels") else item.labels
+        attrs["Labels"] if "Labels" in attrs else (attrs.get("Config") or {}).get("Labels")
     ) or {}
     if deployment_id in labels.values():
         return True

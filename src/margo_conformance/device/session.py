@@ -23,10 +23,10 @@ import yaml
 
 from .._internal.images import build_test_images
 from .._internal.local_registry import free_port as free_port
+from ..checks.device import leaked_environment
 from ..config import DeviceSubjectConfig
 from ..errors import Blocked
 from ..instrument import AdminError, StartWfm
-from . import checks
 from .apps import AppRequest, PublishedApp, publish_app
 from .instrument import AwaitTimeout, DeviceIdentity, InstrumentWfm, Record
 from .launchers import Launcher, LaunchFacts, make_launcher
@@ -36,6 +36,7 @@ LOG = logging.getLogger("margo_conformance.device")
 MANIFEST_PATH = "/api/v1/deployments"
 CAPABILITIES_PATH = "/api/v1/capabilities/"
 SERVICE_PORT = 8080  # where the suite's http-server workloads listen inside their containers
+SERVED_MARK = "margo-test http-server"  # what the suite's http-server workloads answer with
 TERMINAL_STATES = frozenset({"installed", "failed", "removed"})  # where a change ends (STAT-002)
 EVIDENCE_RECORDS = 15  # transcript lines a failure message shows
 POLLS_PER_STEP = 3  # a protocol step (a poll, a retry) must happen within this many polling periods
@@ -110,7 +111,6 @@ class DeviceScenario:
         self.device_id = ""
         self.deployments: dict[str, Deployment] = {}
         self.mark = 0  # transcript position before the last operator action
-        self.changed = 0  # transcript position once the last desired-state change was made
         self.records_at_connect: list[Record] = []
         self.trust: tuple[Path, Path] | None = None  # (trust policy, trust store) the device verifies with
 
@@ -249,11 +249,9 @@ class DeviceScenario:
         self._changed(deployment)
 
     def _changed(self, deployment: Deployment) -> None:
-        """Right after an operator change: the manifestVersion it made, and the transcript position
-        from which every manifest the device gets holds it (``mark`` was taken before the change,
-        so that no report about it can be missed)."""
+        """Right after an operator change: the manifestVersion it made (``mark`` was taken before the
+        change, so that nothing the device does about it can be missed)."""
         deployment.manifest_version = self.client_manifest_version()
-        self.changed = self.run.instrument.mark()
 
     def client_manifest_version(self) -> int:
         states = self.run.instrument.admin.state().get("manifests", {})
@@ -333,19 +331,35 @@ class DeviceScenario:
         )
         return report
 
-    def await_cycle_after(self, what: str, event: Callable[[Record], bool]) -> Record:
-        """Wait for ``event`` after the last desired-state change was made, then for the next poll
-        after it: the device has then finished a cycle in which it saw the whole change."""
-        since = self.changed
-        first: Record = self.await_(
-            what,
-            lambda: next((r for r in self.records(since) if event(r)), None),
+    def await_poll(self) -> Record:
+        """The device's first GET /api/v1/deployments since the last mark."""
+        record: Record = self.await_(
+            "the device polls GET /api/v1/deployments",
+            lambda: next(
+                (r for r in self.records(self.mark) if r.method == "GET" and r.path == MANIFEST_PATH), None
+            ),
             budget_s=self.run.work_budget_s,
         )
+        return record
+
+    def await_cycle_after(self, what: str, event: Callable[[Record], bool]) -> Record:
+        """Wait for ``event`` in a cycle that saw the last operator action (from the first manifest
+        the device received after it: a fast device may act before the change's own call returns),
+        then for the next poll after it: the device has then finished that cycle."""
+        since = self.mark
+
+        def seen() -> Record | None:
+            records = self.records(since)
+            start = next((r for r in records if _is_manifest(r) and r.status == 200), None)
+            if start is None:
+                return None
+            return next((r for r in records if r.index >= start.index and event(r)), None)
+
+        first: Record = self.await_(what, seen, budget_s=self.run.work_budget_s)
 
         def next_poll() -> Record | None:
             later = [r for r in self.records(since) if r.time > first.time]
-            return next((r for r in later if r.method == "GET" and r.path == MANIFEST_PATH), None)
+            return next((r for r in later if _is_manifest(r)), None)
 
         self.await_("the device polls again after that", next_poll, budget_s=self.run.work_budget_s)
         return first
@@ -412,7 +426,7 @@ class DeviceScenario:
             other_env = {k: v for w in self.workloads(other) for k, v in w.env.items()}
             for w in (w for w in self.workloads(own) if w.running):
                 live = dict(line.partition("=")[::2] for line in observer.exec(w, ["env"]).splitlines())
-                leaks = checks.leaked_environment(live, other_env, own.app.declared_env, w.image_env)
+                leaks = leaked_environment(live, other_env, own.app.declared_env, w.image_env)
                 problems += [f"{w.name} sees {leak}" for leak in leaks]
         return problems
 
@@ -434,6 +448,24 @@ class DeviceScenario:
             if before[name] != after[name]:
                 problems.append(f"container {name} was restarted, recreated or reconfigured")
         return problems or ["the workloads changed"]
+
+    def reconfigured(self, deployment: Deployment) -> list[str]:
+        """How the deployment's workloads differ from when it was installed, by name, running and
+        environment (a restart of the same configuration is not a difference)."""
+
+        def settings(items: list[tuple[str, str, tuple[tuple[str, str], ...]]]) -> dict[str, object]:
+            return {name: (state.rsplit(" ", 1)[-1], env) for name, state, env in items}
+
+        before, after = settings(deployment.snapshot), settings(_snapshot(self.workloads(deployment)))
+        return [
+            f"container {name} is gone, new, stopped or configured otherwise"
+            for name in sorted(set(before) | set(after))
+            if before.get(name) != after.get(name)
+        ]
+
+
+def _is_manifest(record: Record) -> bool:
+    return record.method == "GET" and record.path == MANIFEST_PATH
 
 
 def _snapshot(workloads: list[Workload]) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:

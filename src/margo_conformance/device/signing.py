@@ -143,22 +143,6 @@ class SigningScenario(DeviceScenario):
         )
         return report
 
-    def running(self, deployment: Deployment) -> list[str]:
-        return [w.name for w in self.workloads(deployment) if w.running]
-
 
 def _state(report: dict[str, Any]) -> str:
     return str((report.get("status") or {}).get("state") or "")
-
-
-def refusal_problems(report: dict[str, Any]) -> list[str]:
-    """Why a status report is not a refusal on signature grounds: its state is not failed, or no error
-    of it (overall or of a component) mentions the signature."""
-    if _state(report) != "failed":
-        return [f"the deployment was reported {_state(report)!r}, not 'failed': {report}"]
-    errors = [(report.get("status") or {}).get("error")]
-    errors += [c.get("error") for c in report.get("components") or [] if isinstance(c, dict)]
-    texts = [f"{e.get('code', '')} {e.get('message', '')}" for e in errors if isinstance(e, dict)]
-    if not any("signature" in text.lower() or "signed" in text.lower() for text in texts):
-        return [f"no error of the failed report names the signature: {texts or 'none given'}"]
-    return []

@@ -163,6 +163,7 @@ class DeviceAgent:
             exact_wfm_id=not self.faults.active("wrong-wfm-id-accepted"),  # WIP-007
             verify_chain=not self.faults.active("accepts-untrusted-chain"),  # TLS-008
             allow_tls11=self.faults.active("accepts-tls11"),  # TLS-005
+            tls11_then_hang_up=self.faults.active("negotiates-tls11-then-hangs-up"),  # TLS-005
         )
         self.device_id = config.device_id or self.transport.device_default
         self.capabilities: dict[str, Any] = dict(
@@ -172,8 +173,18 @@ class DeviceAgent:
         )
         self.store = StateStore(config.state_dir)
         self.state: DeviceState = self.store.load()
+        restart = getattr(self.runtime, "restart", None)
+        if restart is not None and self.faults.active("restarts-workloads-on-restart"):  # variant
+            for deployment_id in self.state.deployments:
+                restart(deployment_id)
         if self.faults.active("omits-otel-collector"):  # CAP-004 broken
             self.capabilities.setdefault("properties", {})["otelCollector"] = False
+        if self.faults.active("reports-custom-runtime"):  # DEV-007 broken
+            self.capabilities.setdefault("properties", {})["supportedRuntimes"] = ["custom"]
+            self.capabilities["labels"] = {
+                **self.capabilities.get("labels", {}),
+                "runtime": "acme-containers",
+            }
         self.capabilities_reported = False
         self.cycles = 0
         self.failures = 0  # consecutive retryable failures (backoff exponent)
@@ -376,8 +387,16 @@ class DeviceAgent:
         if not changed:
             return fetched, skipped, gone
         initial = self.state.manifest_version is None or not self.state.deployments
-        if bundle is not None and initial and self.config.prefer_bundle:
+        always = self.faults.active("fetches-through-bundle")  # variant: DS-027 lets a client always use it
+        if bundle is not None and (initial or always) and self.config.prefer_bundle:
             fetched.update(self._from_bundle(changed, bundle))
+            missing = [r.deployment_id for r in changed if r.deployment_id not in fetched]
+            if always and missing:
+                raise _Stop(
+                    ABORTED,
+                    f"the verified bundle holds no member with the digest of {', '.join(missing)}; the whole "
+                    "update is aborted, previous state kept (DS-022)",
+                )
         for ref in changed:
             if ref.deployment_id in fetched:
                 continue
@@ -468,6 +487,8 @@ class DeviceAgent:
             )
             if not verdict.eligible:
                 problem = ("ineligible", f"not eligible for this device: {verdict.message}")
+                if self.faults.active("ineligible-not-reported"):  # variant: no report form is specified
+                    silent = True
         if problem is not None:
             # Not deployed. A revision this deployment had before keeps running (our reading: refusing
             # an update is not an instruction to remove; removal follows only from the manifest).
@@ -549,8 +570,14 @@ class DeviceAgent:
             else:
                 error = StatusError("failed", name, "the deployment failed")
         status: dict[str, Any] = {"state": overall}
-        if error is not None:
+        only_components = self.faults.active("component-errors-only")  # variant: status.error is optional
+        if error is not None and not only_components:
             status["error"] = StatusError(error.code, name, error.message).as_dict()  # STAT-005
+        if only_components and error is not None:
+            outcomes = [
+                o if o.error or o.state != "failed" else ComponentOutcome(o.name, o.state, error)
+                for o in outcomes
+            ]
         components = []
         for outcome in outcomes:
             entry: dict[str, Any] = {"name": outcome.name, "state": outcome.state}

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from ..faults import Fault as Fault
 from ..faults import FaultSet as SharedFaultSet
-from ..faults import catalogue
+from ..faults import catalogue, variant
 
 FAULTS: dict[str, Fault] = catalogue(
     # -- introduction and polling --
@@ -23,6 +23,12 @@ FAULTS: dict[str, Fault] = catalogue(
         "capabilities",
     ),
     Fault("omits-otel-collector", "CAP-004", "a hosting device reports otelCollector false", "capabilities"),
+    Fault(
+        "reports-custom-runtime",
+        "DEV-007",
+        "the Compose device reports supportedRuntimes [custom] (with a label saying which), not oci",
+        "capabilities",
+    ),
     Fault(
         "polls-too-rarely",
         "DS-001",
@@ -144,6 +150,12 @@ FAULTS: dict[str, Fault] = catalogue(
         "identity",
     ),
     Fault("accepts-tls11", "TLS-005", "the client also negotiates TLS 1.1", "identity"),
+    Fault(
+        "negotiates-tls11-then-hangs-up",
+        "TLS-005",
+        "the client completes a TLS 1.1 handshake, then closes the connection without a request",
+        "identity",
+    ),
     # -- the Docker Compose runtime (isolation profile; no effect on the in-memory runtime) --
     Fault(
         "shared-network",
@@ -227,6 +239,51 @@ FAULTS: dict[str, Fault] = catalogue(
         "SIGN-116",
         "a failure the policy level only logs (audit, permissive) refuses the component as strict would",
         "signing",
+    ),
+    # -- variants: behaviours the spec allows that the reference does not choose (every device scenario
+    # must pass with each, and with all of them on together) --
+    variant(
+        "fetches-through-bundle",
+        "DS-022",
+        "every update is fetched through the manifest's bundle, never through a deployment's YAML URL; a "
+        "wanted deployment absent from the verified bundle aborts the update",
+        "digest",
+        allowed_by="DS-027 (the client may use the bundle; digest:420), DS-022",
+    ),
+    variant(
+        "component-errors-only",
+        "STAT-005",
+        "a failed deployment's report carries its errors on the components only, never status.error",
+        "status",
+        allowed_by="OA3 DeploymentStatusManifest: status.error is optional (OA3 616-624)",
+    ),
+    variant(
+        "injects-otel-env",
+        "OBS-011",
+        "every container gets HTTP_OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_EXPORTER_OTLP_PROTOCOL of the device",
+        "runtime",
+        allowed_by="OBS-011 (the device owner injects them into each container; digest:738), INC-142",
+    ),
+    variant(
+        "own-refusal-words",
+        "SIGN-114",
+        "a refused component's error says 'notary verification failed', never signature/signed",
+        "signing",
+        allowed_by="SUP-03 §4 (verify, do not deploy) sets no wording; INC-141",
+    ),
+    variant(
+        "restarts-workloads-on-restart",
+        "DS-025",
+        "a started agent restarts the containers of every deployment it holds (same configuration)",
+        "runtime",
+        allowed_by="DS-025 binds the stored manifestVersion and ETag, not the workloads' uptime",
+    ),
+    variant(
+        "ineligible-not-reported",
+        "ADEP-003",
+        "a deployment whose eligibility rules the device does not meet is neither deployed nor reported",
+        "deployment",
+        allowed_by="ADEP-003 (evaluate before deploying) sets no report; INC-141",
     ),
 )
 

@@ -71,6 +71,11 @@ DEPLOYMENT_LABEL = "org.margo.deployment-id"
 COMPONENT_LABEL = "org.margo.component"
 OVERRIDE_FILE = "margo.override.yaml"
 SHARED_NETWORK = "margo-shared-by-all"  # only the shared-network fault uses it
+# OBS-011: what the injects-otel-env variant gives every container (the device's collector, HTTP+protobuf)
+OTEL_ENV = {
+    "HTTP_OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.device.invalid:4318",
+    "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+}
 MAX_ARCHIVE_BYTES = 64 * 1024 * 1024
 MAX_MESSAGE = 800
 DOWN_TIMEOUT_S = 60.0
@@ -397,7 +402,8 @@ class ComposeRuntime:
             )
 
     def _apply_faults(self, directory: Path, compose: dict[str, Any], document: dict[str, Any]) -> None:
-        """The runtime faults of the isolation profile: one deliberate hole each (mutants only)."""
+        """The runtime faults of the isolation profile (one deliberate hole each) and the runtime's
+        variants (a behaviour the spec allows)."""
         services = document["services"]
         if self.faults.active("drops-resource-limits"):  # ISO-105 broken: the package's limits are cut out
             for service in (compose.get("services") or {}).values():
@@ -412,6 +418,8 @@ class ComposeRuntime:
                 settings["environment"] = {
                     k: v for env in self._environments.values() for k, v in env.items()
                 }
+            if self.faults.active("injects-otel-env"):  # variant: OBS-011's variables in every container
+                settings["environment"] = {**(settings.get("environment") or {}), **OTEL_ENV}
             if self.faults.active("shared-volume"):  # ISO-102 broken: one host folder in every deployment
                 settings["volumes"] = [f"{self.state_dir / 'shared'}:/shared"]
             if self.faults.active("shared-network"):  # ISO-101 broken: one network for every deployment
@@ -463,7 +471,7 @@ class ComposeRuntime:
             detail = str(exc) if isinstance(exc, MargoError) else f"{type(exc).__name__}: {exc}"
             message = f"{ref}: signature verification could not be completed: {detail}"
             SECURITY.warning("component refused: %s", message, exc_info=not isinstance(exc, MargoError))
-            raise ComponentFailure("signature-refused", _trim(message)) from None
+            raise self._refusal(message) from None
         under = f"trust policy {verdict.policy!r} ({verdict.level})" if verdict.policy else "no trust policy"
         verdict = self._accepts_anyway(verdict)
         if verdict.accepted and self._refuses_anyway(verdict):  # a signing mutant's own refusal
@@ -472,11 +480,18 @@ class ComposeRuntime:
         if not verdict.accepted:
             message = f"{ref}: signature verification failed under {under}: {verdict.reason}"
             SECURITY.warning("component refused: %s", message)
-            raise ComponentFailure("signature-refused", _trim(message))
+            raise self._refusal(message)
         if verdict.logged:
             SECURITY.warning("%s: signature accepted under %s; %s", ref, under, verdict.reason)
         else:
             LOG.info("%s: signature %s under %s", ref, verdict.outcome, under)
+
+    def _refusal(self, message: str) -> ComponentFailure:
+        """The component's refusal; the own-refusal-words variant words it without naming the signature
+        (SUP-03 sets no wording), the full reason stays in the device's log."""
+        if self.faults.active("own-refusal-words"):  # variant
+            return ComponentFailure("verification-refused", "notary verification failed: not trusted")
+        return ComponentFailure("signature-refused", _trim(message))
 
     def _refuses_anyway(self, verdict: SignatureVerdict) -> bool:
         """Faults that refuse what verified: an algorithm SUP-03 requires, or a merely logged failure."""
@@ -550,6 +565,14 @@ class ComposeRuntime:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return target
+
+    def restart(self, deployment_id: str) -> None:
+        """Restart the deployment's containers as they are (the restarts-workloads-on-restart variant)."""
+        for container in self._containers({"label": f"{DEPLOYMENT_LABEL}={deployment_id}"}):
+            try:
+                container.restart(timeout=self.stop_timeout_s)
+            except _DOCKER_ERRORS as exc:
+                LOG.warning("restarting %s failed: %s", container.name, exc)
 
     # -- removal -------------------------------------------------------------------------------------------
 

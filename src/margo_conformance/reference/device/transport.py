@@ -99,6 +99,7 @@ class _CheckedConnection(http.client.HTTPSConnection):
         self.policy = policy
         self.peer: SpiffeId | None = None
         self.tls_version: str | None = None
+        self.hang_up_below_tls12 = False  # fault negotiates-tls11-then-hangs-up (TLS-005 broken)
 
     def connect(self) -> None:
         http.client.HTTPConnection.connect(self)
@@ -115,6 +116,10 @@ class _CheckedConnection(http.client.HTTPSConnection):
             tls.close()
             self.sock = None
             raise WfmIdentityError(f"the WFM at {self.host}:{self.port} is refused: {exc}") from None
+        if self.hang_up_below_tls12 and tls.version() in ("TLSv1", "TLSv1.1"):
+            tls.close()
+            self.sock = None
+            raise WfmIdentityError(f"the WFM at {self.host}:{self.port} negotiated {tls.version()}: hung up")
         self.tls_version = tls.version()
         self.sock = tls
 
@@ -132,6 +137,7 @@ class WfmTransport:
         exact_wfm_id: bool = True,
         verify_chain: bool = True,
         allow_tls11: bool = False,
+        tls11_then_hang_up: bool = False,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
@@ -142,7 +148,8 @@ class WfmTransport:
         self.timeout_s = timeout_s
         # TLS-003/004/005: 1.3 preferred (the maximum), 1.2 the floor, RFC 9325 ciphers for 1.2.
         self.context = client_context(svid, anchors, minimum=ssl.TLSVersion.TLSv1_2)
-        if allow_tls11:  # fault accepts-tls11 (TLS-005 broken); OpenSSL 3 needs security level 0 for it
+        self.tls11_then_hang_up = tls11_then_hang_up  # TLS-005 broken: negotiated, then refused
+        if allow_tls11 or tls11_then_hang_up:  # TLS-005 broken; OpenSSL 3 needs security level 0 for it
             self.context.minimum_version = ssl.TLSVersion.TLSv1_1
             self.context.set_ciphers("DEFAULT:@SECLEVEL=0")
         if not verify_chain:  # fault accepts-untrusted-chain (TLS-008 broken): any chain, only the ID is read
@@ -239,6 +246,7 @@ class WfmTransport:
             self._conn = _CheckedConnection(
                 self.host, self.port, context=self.context, timeout=self.timeout_s, policy=self.policy
             )
+            self._conn.hang_up_below_tls12 = self.tls11_then_hang_up
         return self._conn
 
 

@@ -1,0 +1,76 @@
+"""The device persona's checks (house style: one shape, ``ensure_…`` raising ``Violation``): over the
+documents a device sent, the transcript of what it did on the wire, and the workloads it runs."""
+
+from __future__ import annotations
+
+from .documents import (
+    component_names,
+    component_states,
+    ensure_adopted,
+    ensure_component_states,
+    ensure_components_listed,
+    ensure_compose_runtime,
+    ensure_error_message,
+    ensure_error_sources,
+    ensure_hosting,
+    ensure_not_reported,
+    ensure_state,
+    ensure_states_in_order,
+    ensure_valid,
+    error_messages,
+    states,
+)
+from .transcript import (
+    ensure_capabilities_first,
+    ensure_manifest_after_capabilities,
+    ensure_no_request,
+    ensure_no_weak_tls,
+    ensure_retry_after_honoured,
+    ensure_stored_etag,
+    retry_gap,
+)
+from .workloads import (
+    OBS_011_VARIABLES,
+    ensure_limits,
+    ensure_no_problems,
+    ensure_no_shared_mounts,
+    ensure_not_running,
+    ensure_runs_with,
+    ensure_serves,
+    ensure_unprivileged,
+    leaked_environment,
+)
+
+__all__ = [
+    "OBS_011_VARIABLES",
+    "component_names",
+    "component_states",
+    "ensure_adopted",
+    "ensure_capabilities_first",
+    "ensure_component_states",
+    "ensure_components_listed",
+    "ensure_compose_runtime",
+    "ensure_error_message",
+    "ensure_error_sources",
+    "ensure_hosting",
+    "ensure_limits",
+    "ensure_manifest_after_capabilities",
+    "ensure_no_problems",
+    "ensure_no_request",
+    "ensure_no_shared_mounts",
+    "ensure_no_weak_tls",
+    "ensure_not_reported",
+    "ensure_not_running",
+    "ensure_retry_after_honoured",
+    "ensure_runs_with",
+    "ensure_serves",
+    "ensure_state",
+    "ensure_states_in_order",
+    "ensure_stored_etag",
+    "ensure_unprivileged",
+    "ensure_valid",
+    "error_messages",
+    "leaked_environment",
+    "retry_gap",
+    "states",
+]

@@ -14,12 +14,14 @@ from margo_conformance.device.apps import AppRequest
 from margo_conformance.device.session import (
     MANIFEST_PATH,
     SERVED_MARK,
+    SERVICE_PORT,
     Deployment,
     DeviceRun,
     DeviceScenario,
     free_port,
 )
 from margo_conformance.errors import Blocked
+from margo_conformance.findings import Level
 
 DEVICE_FEATURES = Path(__file__).resolve().parents[1] / "features" / "device"
 # signing.feature is bound beside its own steps, in test_device_signing.py
@@ -79,10 +81,6 @@ def _deploy(story: Story, name: str, request: AppRequest) -> Deployment:
 def _vendor(vendor: str, **options: object) -> AppRequest:
     port = free_port() if vendor == "vendor-a" else None
     return AppRequest(vendor, host_port=port, **options)  # type: ignore[arg-type]
-
-
-def _assert_none(problems: list[str], requirement: str, what: str) -> None:
-    checks.ensure_no_problems(problems, requirement, what)
 
 
 # -- the device -----------------------------------------------------------------------------------------
@@ -308,6 +306,12 @@ def reports_valid(story: Story) -> None:
         checks.ensure_valid(report, "DeploymentStatusManifest")
 
 
+@then("no report of the deployment carries the legacy apiVersion or kind")
+def reports_without_envelope(story: Story) -> None:
+    for report in story.device.reports(story.get()):
+        checks.ensure_valid(report, "DeploymentStatusManifest", Level.SHOULD)
+
+
 @then("every report lists exactly the deployment's components")
 def reports_components(story: Story) -> None:
     deployment = story.get()
@@ -417,14 +421,16 @@ def honours_retry_after(device: DeviceScenario, seconds: int) -> None:
 
 @then(parsers.parse("{vendor}'s application is untouched"))
 def untouched(story: Story, vendor: str) -> None:
-    _assert_none(story.device.untouched(story.get(vendor)), "", f"{vendor}'s workloads changed")
+    deployment = story.get(vendor)
+    checks.ensure_untouched(deployment.snapshot, story.device.states(deployment))
 
 
 @then(parsers.parse("{vendor}'s application still runs as installed"))
 def still_as_installed(story: Story, vendor: str) -> None:
     """The same containers with the same configuration; a restart of them is allowed (DS-025 binds the
     stored state, not the workloads' uptime)."""
-    _assert_none(story.device.reconfigured(story.get(vendor)), "DS-024", f"{vendor}'s workloads changed")
+    deployment = story.get(vendor)
+    checks.ensure_same_configuration(deployment.snapshot, story.device.states(deployment), "DS-024")
 
 
 @then(parsers.parse("{vendor}'s application is not deployed"))
@@ -465,11 +471,8 @@ def nothing_left(story: Story) -> None:
 
 @then("from vendor-a's network, vendor-a's own service answers and vendor-b's service cannot be reached")
 def cannot_reach(story: Story) -> None:
-    _assert_none(
-        story.device.reachability_problems(story.get("vendor-a"), story.get("vendor-b")),
-        "ISO-101",
-        "reachability",
-    )
+    probes = story.device.reachability(story.get("vendor-a"), story.get("vendor-b"))
+    checks.ensure_unreachable(probes, SERVICE_PORT)
 
 
 @then("no mount of vendor-a's containers shares a source with a mount of vendor-b's containers")
@@ -486,7 +489,7 @@ def no_privilege(story: Story) -> None:
 
 @then(parsers.parse("vendor-a's container runs as user {uid:d}, as its package asks"))
 def runs_as(story: Story, uid: int) -> None:
-    _assert_none(story.device.user_problems(story.get("vendor-a"), uid), "ISO-104", "user")
+    checks.ensure_runs_as(story.device.users(story.get("vendor-a")), uid)
 
 
 @then(
@@ -500,6 +503,6 @@ def limited(story: Story, cpus: float, mib: int) -> None:
 
 @then("vendor-a's container sees none of vendor-b's environment and vendor-b's none of vendor-a's")
 def environment_separate(story: Story) -> None:
-    _assert_none(
-        story.device.environment_leaks(story.get("vendor-a"), story.get("vendor-b")), "ISO-106", "environment"
+    checks.ensure_no_leaked_environment(
+        story.device.environments(story.get("vendor-a"), story.get("vendor-b"))
     )

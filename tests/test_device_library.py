@@ -26,6 +26,7 @@ from margo_conformance.device.launchers import (
 )
 from margo_conformance.device.observer import Workload
 from margo_conformance.errors import UsageError
+from margo_conformance.findings import Level
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -307,6 +308,62 @@ def test_components_and_states() -> None:
     _violates("DS-002", checks.ensure_states_in_order, seen[1:], "installing", "installed")
     checks.ensure_not_reported([{"status": {"state": "failed"}}], ("installing", "installed"))
     _violates("ADEP-003", checks.ensure_not_reported, seen, ("installing", "installed"))
+
+
+def test_status_envelope_is_a_should_finding_only() -> None:
+    """STAT-102 stays open as OA3 has it; the legacy envelope is STAT-103's warning (errata INC-008)."""
+    report = {
+        "deploymentId": "3f1c1a8e-0b6d-4f8e-9a51-2d7c9d1e0b11",
+        "adoptedManifestVersion": 3,
+        "status": {"state": "installed"},
+        "components": [{"name": "a", "state": "installed"}],
+    }
+    legacy = {"apiVersion": "deployment.margo/v1", "kind": "DeploymentStatus", **report}
+    checks.ensure_valid(legacy, "DeploymentStatusManifest")
+    checks.ensure_valid(report, "DeploymentStatusManifest", Level.SHOULD)
+    message = _violates("STAT-103", checks.ensure_valid, legacy, "DeploymentStatusManifest", Level.SHOULD)
+    assert "$.apiVersion" in message and "$.kind" in message
+    _violates(
+        "STAT-102", checks.ensure_valid, {**report, "adoptedManifestVersion": 1.5}, "DeploymentStatusManifest"
+    )
+
+
+def _state(name: str, instance: str = "c1 t0", running: bool = True, **env: str) -> checks.WorkloadState:
+    return checks.WorkloadState(name, instance, running, tuple(sorted(env.items())))
+
+
+def test_untouched_and_same_configuration() -> None:
+    before = [_state("a", PORT="1"), _state("b")]
+    checks.ensure_untouched(before, list(before))
+    restarted = [_state("a", "c1 t1", PORT="1"), _state("b")]
+    message = _violates("", checks.ensure_untouched, before, restarted)
+    assert "container a was restarted, recreated or reconfigured" in message
+    assert "container b is gone" in _violates("", checks.ensure_untouched, before, before[:1])
+    checks.ensure_same_configuration(before, restarted)  # a restart of the same configuration
+    reconfigured = [_state("a", PORT="2"), _state("b")]
+    message = _violates("DS-024", checks.ensure_same_configuration, before, reconfigured)
+    assert "container a is gone, new, stopped or configured otherwise" in message
+    stopped = [_state("a", PORT="1"), _state("b", running=False)]
+    _violates("DS-024", checks.ensure_same_configuration, before, stopped)
+
+
+def test_reachability_users_and_environment() -> None:
+    quiet = checks.NetworkProbe("net-a", "10.0.0.2", True)
+    checks.ensure_unreachable([quiet], 8080)
+    reached = checks.NetworkProbe("net-a", "10.0.0.2", True, ("10.0.1.3",))
+    assert "10.0.1.3:8080 of the other vendor" in _violates(
+        "ISO-101", checks.ensure_unreachable, [reached], 8080
+    )
+    blind = checks.NetworkProbe("net-a", "10.0.0.2", False)
+    assert "proves nothing" in _violates("ISO-101", checks.ensure_unreachable, [blind], 8080)
+    checks.ensure_runs_as({"a": "1000"}, 1000)
+    assert "a runs as uid 0" in _violates("ISO-104", checks.ensure_runs_as, {"a": "0"}, 1000)
+    assert "no running container" in _violates("ISO-104", checks.ensure_runs_as, {}, 1000)
+    other = {"SITE_NAME": "plant-1", "VENDOR": "vendor-b"}
+    own = checks.SeenEnvironment("a", {"VENDOR": "vendor-a"}, other, frozenset({"VENDOR"}))
+    checks.ensure_no_leaked_environment([own])
+    leak = checks.SeenEnvironment("a", {"SITE_NAME": "plant-1"}, other)
+    assert "a sees SITE_NAME=plant-1" in _violates("ISO-106", checks.ensure_no_leaked_environment, [leak])
 
 
 # -- the apps the scenarios deploy (a real registry) --------------------------------------------------

@@ -247,12 +247,15 @@ def test_manifest_version_equal_serves_the_current_content_at_the_highest_served
 def test_unsupported_digest_algorithm_rewrites_every_digest_as_sha512_of_the_same_bytes(
     world: World, a: Party, b: Party
 ) -> None:
+    """The algorithm is the one flaw: each url names the same sha512 digest and serves the same bytes."""
     fault = {"name": "unsupported-digest-algorithm", "client": a.spiffe_id}
     before, after, bystander = switched(world, a, b, fault)
     for ref, original in zip(after.references(), before.references(), strict=True):
-        assert ref == {**original, "digest": ref["digest"]}  # urls and sizes unchanged
+        url = original["url"].replace(original["digest"], ref["digest"])
+        assert ref == {**original, "digest": ref["digest"], "url": url}  # sizes unchanged
+        assert ref["url"].endswith("/" + ref["digest"])
     for deployment_id, exchange in after.yamls.items():
-        assert exchange.body == before.yamls[deployment_id].body
+        assert exchange.status == 200 and exchange.body == before.yamls[deployment_id].body
         assert after.ref(deployment_id)["digest"] == "sha512:" + hashlib.sha512(exchange.body).hexdigest()
     assert after.bundle is not None and before.bundle is not None and after.bundle.body == before.bundle.body
     assert after.document["bundle"]["digest"] == "sha512:" + hashlib.sha512(after.bundle.body).hexdigest()

@@ -455,6 +455,9 @@ def observe_status(h: Harness) -> dict[str, Any]:
     obs["malformed"] = f"{malformed.status} {malformed.problem_type}"
     invalid = a.post_status(deployment, report(deployment, "running"))
     obs["invalid_state"] = f"{invalid.status} {invalid.problem_type}"
+    # OA3 leaves the object open: the older sources' envelope is accepted (errata INC-008, STAT-103)
+    legacy = {"apiVersion": "deployment.margo/v1", "kind": "DeploymentStatus", **report(deployment)}
+    obs["legacy_envelope"] = a.post_status(deployment, legacy).status
     obs["other_client"] = b.post_status(deployment, report(deployment)).status
     return obs
 
@@ -725,6 +728,7 @@ CONFORMANT: dict[str, dict[str, Any]] = {
         "unknown_deployment": "422 semantic-error",
         "malformed": "400 invalid-request",
         "invalid_state": "422 semantic-error",
+        "legacy_envelope": 200,
         "other_client": 422,
     },
     "errors": {

@@ -513,7 +513,8 @@ def test_status_is_valid(schemas: SchemaSet) -> None:
     [
         ("adoptedManifestVersion", DELETE, "$.adoptedManifestVersion", "STAT-102"),
         ("adoptedManifestVersion", 1.5, "$.adoptedManifestVersion", "STAT-102"),
-        ("kind", "DeploymentStatusManifest", "$.kind", "STAT-102"),
+        ("kind", "DeploymentStatusManifest", "$.kind", "STAT-103"),
+        ("apiVersion", "deployment.margo/v1", "$.apiVersion", "STAT-103"),
         ("deviceId", "gateway1/*", "$.deviceId", "STAT-102"),
         ("status.state", "running", "$.status.state", "STAT-002"),
         ("components.0.state", "Installed", "$.components[0].state", "STAT-002"),

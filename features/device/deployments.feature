@@ -3,7 +3,7 @@ Feature: A device installs, updates and removes what its desired state says
   As an end user, I want the device to run exactly the applications my WFM assigns to it, and to say
   what it did, so that what I see in the WFM is what runs on the shop floor.
   Source: Margo 1.0.0-rc.3 Desired State, Deployment Status, SUP-01 (DS-002, DS-026, STAT-001..008,
-  REG-016, REG-018); margo-rc3-protocol.md §4.5, §9.
+  STAT-102, STAT-103, REG-016, REG-018); margo-rc3-protocol.md §4.5, §9.
 
   Background:
     Given a device connected to the instrument WFM
@@ -22,6 +22,12 @@ Feature: A device installs, updates and removes what its desired state says
     And every report of the deployment validates against the rc.3 DeploymentStatusManifest
     And every report lists exactly the deployment's components
     And every report adopts the manifestVersion that brought the deployment
+
+  @req:STAT-103 @level:should
+  Scenario: Status reports carry no legacy apiVersion or kind
+    When the operator deploys vendor-a's application to the device
+    Then the device reports the deployment "installed"
+    And no report of the deployment carries the legacy apiVersion or kind
 
   @req:DS-026 @req:DS-002 @req:STAT-008 @level:must
   Scenario: An update under the same deploymentId is applied and reported

@@ -23,7 +23,7 @@ import yaml
 
 from .._internal.images import build_test_images
 from .._internal.local_registry import free_port as free_port
-from ..checks.device import leaked_environment
+from ..checks.device import NetworkProbe, SeenEnvironment, WorkloadState
 from ..config import DeviceSubjectConfig
 from ..errors import Blocked
 from ..instrument import AdminError, StartWfm
@@ -72,7 +72,7 @@ class Deployment:
     app: PublishedApp
     parameters: dict[str, Any]
     manifest_version: int = 0  # the client's manifestVersion right after the operator's change
-    snapshot: list[tuple[str, str, tuple[tuple[str, str], ...]]] = field(default_factory=list)
+    snapshot: list[WorkloadState] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -385,96 +385,67 @@ class DeviceScenario:
         text: str = self.await_(f"127.0.0.1:{port} serves a page", get, budget_s=self.run.step_budget_s)
         return text
 
-    def reachability_problems(self, own: Deployment, other: Deployment) -> list[str]:
-        """ISO-101: from every network of ``own``'s workloads, ``own``'s service answers (so a closed
-        port means something) and none of ``other``'s addresses does."""
+    def reachability(self, own: Deployment, other: Deployment) -> list[NetworkProbe]:
+        """ISO-101's observation: from every network of ``own``'s workloads, a probe of ``own``'s
+        service (the control) and of every address of ``other``'s workloads."""
         observer = self._docker()
         mine, theirs = self.workloads(own), self.workloads(other)
         targets = sorted({address for w in theirs for address in w.addresses.values() if address})
         if not mine or not targets:
             raise Blocked("both deployments need running containers with addresses")
-        problems = []
+        probes = []
         for network in sorted({n for w in mine for n in w.addresses}):
             controls = [a for w in mine for n, a in w.addresses.items() if n == network and a]
-            args = [f"tcp:{address}:{SERVICE_PORT}" for address in controls[:1] + targets]
-            report = observer.probe(network, args)
-            if controls and not report.tcp.get(f"{controls[0]}:{SERVICE_PORT}"):
-                problems.append(
-                    f"on {network} the deployment's own service did not answer: the probe proves nothing"
+            report = observer.probe(network, [f"tcp:{a}:{SERVICE_PORT}" for a in controls[:1] + targets])
+            control = controls[0] if controls else None
+            probes.append(
+                NetworkProbe(
+                    network,
+                    control,
+                    bool(control and report.tcp.get(f"{control}:{SERVICE_PORT}")),
+                    tuple(a for a in targets if report.tcp.get(f"{a}:{SERVICE_PORT}")),
                 )
-            problems += [
-                f"on {network} {address}:{SERVICE_PORT} of the other vendor is reachable"
-                for address in targets
-                if report.tcp.get(f"{address}:{SERVICE_PORT}")
-            ]
-        return problems
+            )
+        return probes
 
-    def user_problems(self, deployment: Deployment, uid: int) -> list[str]:
-        """ISO-104: each running container's processes run as ``uid``."""
+    def users(self, deployment: Deployment) -> dict[str, str]:
+        """ISO-104's observation: ``id -u`` in each running container of the deployment."""
         observer = self._docker()
-        running = [w for w in self.workloads(deployment) if w.running]
-        if not running:
-            return ["no running container"]
-        seen = {w.name: observer.exec(w, ["id", "-u"]).strip() for w in running}
-        return [f"{name} runs as uid {value}" for name, value in seen.items() if value != str(uid)]
+        return {
+            w.name: observer.exec(w, ["id", "-u"]).strip() for w in self.workloads(deployment) if w.running
+        }
 
-    def environment_leaks(self, first: Deployment, second: Deployment) -> list[str]:
-        """ISO-106: the environment each running container really has, against the other's."""
+    def environments(self, first: Deployment, second: Deployment) -> list[SeenEnvironment]:
+        """ISO-106's observation: the environment each running container really has, beside what the
+        other deployment's containers are configured with."""
         observer = self._docker()
-        problems = []
+        seen = []
         for own, other in ((first, second), (second, first)):
             other_env = {k: v for w in self.workloads(other) for k, v in w.env.items()}
             for w in (w for w in self.workloads(own) if w.running):
                 live = dict(line.partition("=")[::2] for line in observer.exec(w, ["env"]).splitlines())
-                leaks = leaked_environment(live, other_env, own.app.declared_env, w.image_env)
-                problems += [f"{w.name} sees {leak}" for leak in leaks]
-        return problems
+                seen.append(
+                    SeenEnvironment(w.name, live, other_env, frozenset(own.app.declared_env), w.image_env)
+                )
+        return seen
 
     def _docker(self) -> DockerObserver:
         if not isinstance(self.run.observer, DockerObserver):
             raise Blocked("the SUT file gives no observer for the device's runtime (observer.type: none)")
         return self.run.observer
 
-    def untouched(self, deployment: Deployment) -> list[str]:
-        """How the deployment's workloads differ from when it was installed (empty: untouched)."""
-        now = _snapshot(self.workloads(deployment))
-        if now == deployment.snapshot:
-            return []
-        before = {item[0]: item for item in deployment.snapshot}
-        after = {item[0]: item for item in now}
-        problems = [f"container {name} is gone" for name in sorted(set(before) - set(after))]
-        problems += [f"container {name} is new" for name in sorted(set(after) - set(before))]
-        for name in sorted(set(before) & set(after)):
-            if before[name] != after[name]:
-                problems.append(f"container {name} was restarted, recreated or reconfigured")
-        return problems or ["the workloads changed"]
-
-    def reconfigured(self, deployment: Deployment) -> list[str]:
-        """How the deployment's workloads differ from when it was installed, by name, running and
-        environment (a restart of the same configuration is not a difference)."""
-
-        def settings(items: list[tuple[str, str, tuple[tuple[str, str], ...]]]) -> dict[str, object]:
-            return {name: (state.rsplit(" ", 1)[-1], env) for name, state, env in items}
-
-        before, after = settings(deployment.snapshot), settings(_snapshot(self.workloads(deployment)))
-        return [
-            f"container {name} is gone, new, stopped or configured otherwise"
-            for name in sorted(set(before) | set(after))
-            if before.get(name) != after.get(name)
-        ]
+    def states(self, deployment: Deployment) -> list[WorkloadState]:
+        """The deployment's workloads as they are now (to compare with ``deployment.snapshot``)."""
+        return _snapshot(self.workloads(deployment))
 
 
 def _is_manifest(record: Record) -> bool:
     return record.method == "GET" and record.path == MANIFEST_PATH
 
 
-def _snapshot(workloads: list[Workload]) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
-    """(name, container id + start time + running, environment) of each workload."""
+def _snapshot(workloads: list[Workload]) -> list[WorkloadState]:
+    """Each workload's name, instance (container id + start time), running and environment."""
     return [
-        (
-            w.name,
-            f"{w.id} {w.started_at} {'running' if w.running else 'stopped'}",
-            tuple(sorted(w.env.items())),
-        )
+        WorkloadState(w.name, f"{w.id} {w.started_at}", w.running, tuple(sorted(w.env.items())))
         for w in workloads
     ]

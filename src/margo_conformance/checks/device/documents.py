@@ -10,12 +10,14 @@ from ...schemas import SchemaSet
 from .. import Violation
 
 
-def ensure_valid(document: Any, document_type: str) -> None:
-    """MUST-level schema rules of a document the device sent (rc.3 OpenAPI, the suite's schemas)."""
-    findings = [f for f in SchemaSet.load().validate(document, document_type) if f.level is Level.MUST]
+def ensure_valid(document: Any, document_type: str, level: Level = Level.MUST) -> None:
+    """The schema rules of one level of a document the device sent (rc.3 OpenAPI, the suite's schemas):
+    a SHOULD rule (e.g. no legacy envelope, STAT-103) is its own check, so that it never fails a MUST."""
+    findings = [f for f in SchemaSet.load().validate(document, document_type) if f.level is level]
     if findings:
         evidence = "\n".join(f"{f.location or '$'}: {f.message}" for f in findings)
-        raise Violation(findings[0].requirement, f"the {document_type} does not validate", evidence)
+        what = "does not validate" if level is Level.MUST else f"departs from a {level.value} rule"
+        raise Violation(findings[0].requirement, f"the {document_type} {what}", evidence)
 
 
 def ensure_hosting(capabilities: Mapping[str, Any]) -> None:

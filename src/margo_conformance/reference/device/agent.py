@@ -592,6 +592,8 @@ class DeviceAgent:
             "status": status,
             "components": components,
         }
+        if self.faults.active("sends-legacy-envelope"):  # STAT-103 broken: the pre-rc.3 envelope
+            body = {"apiVersion": "deployment.margo/v1", "kind": "DeploymentStatus", **body}
         if not silent:
             self._result.reports.append(body)
             self.state.pending_reports.append(body)

@@ -125,6 +125,12 @@ FAULTS: dict[str, Fault] = catalogue(
         "status",
     ),
     Fault(
+        "sends-legacy-envelope",
+        "STAT-103",
+        "every status report also carries the older sources' apiVersion and kind envelope (INC-008)",
+        "status",
+    ),
+    Fault(
         "adopted-version-wrong",
         "STAT-008",
         "adoptedManifestVersion is the version held before the update, not the one being applied",

@@ -239,6 +239,7 @@ class Wfm:
         self.requests = Transcript(self.log_size)
         self.served = ActiveServed()  # the instrument WFM's served faults (instrument.py)
         self._highest: dict[str, int] = {}  # client -> highest manifestVersion served with 200
+        self._aliases: dict[tuple[str, str], str] = {}  # (client, sha512 digest) -> stored sha256 digest
         self.store.check_identity(self.pki.trust_domain, self.pki.wfm_id)
         entries, retired = self.store.policy()
         self.accepted = AcceptedClients(self.pki.trust_domain, self.pki.wfm_id, entries, retired)
@@ -303,6 +304,11 @@ class Wfm:
         """A 200 manifest went to ``client``: remember the highest version it was served."""
         if version > self._highest.get(client, 0):
             self._highest[client] = version
+
+    def stored_digest(self, client: str, digest: str) -> str:
+        """The sha256 digest a URL's digest stands for: itself, or the one an unsupported-digest-algorithm
+        manifest renamed for this client (so the sha512 URL it served answers with the same bytes)."""
+        return self._aliases.get((client, digest), digest)
 
     def served_yaml(self, deployment_id: str, body: bytes) -> bytes:
         """The bytes served for a deployment's YAML, at its URL and in bundles."""
@@ -474,8 +480,11 @@ class Wfm:
         sha512 = served.for_client("unsupported-digest-algorithm", client)  # DS-023 probe
         skew = served.for_client("wrong-size-bytes", client)  # DS-104 probe
         for reference, data in references:
-            if sha512:
-                reference["digest"] = sha512_digest(data)
+            if sha512:  # the URL names the same digest, and is served: the algorithm is the one flaw
+                alias = sha512_digest(data)
+                self._aliases[(client, alias)] = reference["digest"]
+                reference["url"] = reference["url"].replace(reference["digest"], alias)
+                reference["digest"] = alias
             if skew:
                 reference["sizeBytes"] += SIZE_SKEW
 

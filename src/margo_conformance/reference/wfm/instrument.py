@@ -66,7 +66,8 @@ SERVED: dict[str, Served] = _catalogue(
         "unsupported-digest-algorithm",
         "client",
         "DS-023",
-        "every digest in the manifest is written sha512:<hex> (of the same bytes); urls and sizes unchanged",
+        "every digest in the manifest is written sha512:<hex> (of the same bytes), its url names that "
+        "digest and serves the same bytes; sizes unchanged",
     ),
     Served(
         "wrong-size-bytes",

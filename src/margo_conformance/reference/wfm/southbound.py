@@ -292,7 +292,8 @@ class Southbound:
         caller = str(request[CALLER])
         deployment_id, digest = request.match_info["deploymentId"], request.match_info["digest"]
         owner = None if faults.active("cross-client-deployments") else caller
-        body = store.revision(owner, deployment_id, digest) if DIGEST.match(digest) else None
+        stored = self.wfm.stored_digest(caller, digest)
+        body = store.revision(owner, deployment_id, stored) if DIGEST.match(stored) else None
         if body is None and faults.active("unknown-digest-200"):
             current = store.deployment(deployment_id)
             body = current.body if current is not None and current.client == caller else None
@@ -317,7 +318,8 @@ class Southbound:
         faults, served = self.wfm.faults, self.wfm.served
         caller = str(request[CALLER])
         digest = request.match_info["digest"]
-        body = self.wfm.store.bundle(caller, digest) if DIGEST.match(digest) else None
+        stored = self.wfm.stored_digest(caller, digest)
+        body = self.wfm.store.bundle(caller, stored) if DIGEST.match(stored) else None
         gone = served.deployments("deployment-404")  # DS-019 probe: so is every bundle holding one
         if body is None or (gone and not gone.isdisjoint(bundle_deployment_ids(body))):
             raise Problem.of("invalid-bundle", f"no bundle {digest} for this client")

@@ -422,7 +422,7 @@ def honours_retry_after(device: DeviceScenario, seconds: int) -> None:
 @then(parsers.parse("{vendor}'s application is untouched"))
 def untouched(story: Story, vendor: str) -> None:
     deployment = story.get(vendor)
-    checks.ensure_untouched(deployment.snapshot, story.device.states(deployment))
+    checks.ensure_untouched(deployment.snapshot, story.device.workload_states(deployment))
 
 
 @then(parsers.parse("{vendor}'s application still runs as installed"))
@@ -430,7 +430,7 @@ def still_as_installed(story: Story, vendor: str) -> None:
     """The same containers with the same configuration; a restart of them is allowed (DS-025 binds the
     stored state, not the workloads' uptime)."""
     deployment = story.get(vendor)
-    checks.ensure_same_configuration(deployment.snapshot, story.device.states(deployment), "DS-024")
+    checks.ensure_same_configuration(deployment.snapshot, story.device.workload_states(deployment), "DS-024")
 
 
 @then(parsers.parse("{vendor}'s application is not deployed"))

@@ -91,4 +91,4 @@ def nothing_runs(device: SigningScenario, deployments: dict[str, Deployment]) ->
 @then(parsers.parse("{vendor}'s application is untouched"))
 def untouched(device: SigningScenario, deployments: dict[str, Deployment], vendor: str) -> None:
     deployment = _get(deployments, vendor)
-    checks.ensure_untouched(deployment.snapshot, device.states(deployment))
+    checks.ensure_untouched(deployment.snapshot, device.workload_states(deployment))

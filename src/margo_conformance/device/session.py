@@ -434,7 +434,7 @@ class DeviceScenario:
             raise Blocked("the SUT file gives no observer for the device's runtime (observer.type: none)")
         return self.run.observer
 
-    def states(self, deployment: Deployment) -> list[WorkloadState]:
+    def workload_states(self, deployment: Deployment) -> list[WorkloadState]:
         """The deployment's workloads as they are now (to compare with ``deployment.snapshot``)."""
         return _snapshot(self.workloads(deployment))
 

@@ -348,7 +348,9 @@ def scenario_unknown_algorithm(h: Harness, faults: tuple[str, ...]) -> dict[str,
     h.update(d, dep, {"listenPort": 9093})
     h.serve("unsupported-digest-algorithm", client=d.spiffe_id)
     result = d.sync()
-    return {"outcome": result.outcome, "version": d.agent.state.manifest_version}
+    # the urls name the sha512 digests and answer: a device ignoring the algorithm fetches them (DS-023 alone)
+    fetched = sorted(r["status"] for r in h.requests_of(d.spiffe_id) if "/sha512:" in r["path"])
+    return {"outcome": result.outcome, "version": d.agent.state.manifest_version, "sha512_fetches": fetched}
 
 
 def scenario_wrong_size_bytes(h: Harness, faults: tuple[str, ...]) -> dict[str, Any]:
@@ -487,7 +489,7 @@ CONFORMANT: dict[str, dict[str, Any]] = {
         "reports": 0,
     },
     "url_404": {"outcome": "aborted", "kept": True, "reports": []},
-    "unknown_algorithm": {"outcome": "rejected-algorithm", "version": 2},
+    "unknown_algorithm": {"outcome": "rejected-algorithm", "version": 2, "sha512_fetches": []},
     "wrong_size_bytes": {"outcome": "applied", "deployed": True},
     "ineligible": {
         "deployed": False,
@@ -517,7 +519,11 @@ CONFORMANT: dict[str, dict[str, Any]] = {
 KILLS: dict[str, set[tuple[str, str]]] = {
     "accepts-rollback": {("restart_and_rollback", "rollback"), ("restart_and_rollback", "event")},
     "accepts-equal-version": {("equal_version", "outcome"), ("equal_version", "event")},
-    "accepts-unknown-algorithm": {("unknown_algorithm", "outcome"), ("unknown_algorithm", "version")},
+    "accepts-unknown-algorithm": {
+        ("unknown_algorithm", "outcome"),
+        ("unknown_algorithm", "version"),
+        ("unknown_algorithm", "sha512_fetches"),
+    },
     "skips-digest-check": {
         ("digest_mismatch", "outcome"),
         ("digest_mismatch", "old_kept"),
@@ -667,6 +673,14 @@ def test_every_fault_names_a_device_requirement_and_is_killed() -> None:
 
 
 # -- more behaviour ------------------------------------------------------------------------------------
+
+
+def test_sha512_is_the_one_flaw_of_the_unsupported_algorithm_manifest(harness: Harness) -> None:
+    """D9: the urls name the same sha512 digests and serve the bytes, so a device that ignores the
+    algorithm gets everything it needs; only DS-023 can make it refuse."""
+    observed = scenario_unknown_algorithm(harness, ("accepts-unknown-algorithm",))
+    assert observed["outcome"] == "applied" and observed["sha512_fetches"], observed
+    assert set(observed["sha512_fetches"]) == {200}, observed
 
 
 def test_non_retryable_error_is_not_retried(harness: Harness) -> None:

@@ -137,7 +137,9 @@ def _measure_events(text: str | bytes, where: str, limits: Limits) -> None:
                 raise UntrustedInput(where, f"more than {limits.max_documents} YAML document(s) (limit)")
         elif isinstance(event, yaml.CollectionStartEvent):
             if len(open_starts) >= limits.max_depth:
-                raise UntrustedInput(_at(where, event), f"nesting deeper than {limits.max_depth} levels (limit)")
+                raise UntrustedInput(
+                    _at(where, event), f"nesting deeper than {limits.max_depth} levels (limit)"
+                )
             open_starts.append((event.anchor, total))
             total += 1
         elif isinstance(event, yaml.CollectionEndEvent):

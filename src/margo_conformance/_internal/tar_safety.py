@@ -89,7 +89,9 @@ def member_problems(tar: tarfile.TarFile) -> list[MemberProblem]:
                 MemberProblem(name, "link-escape", "its folder is a link that leaves the top-level folder")
             )
         if not MIN_MTIME <= member.mtime <= MAX_MTIME:
-            problems.append(MemberProblem(name, "header-field", f"modification time {member.mtime!r} out of range"))
+            problems.append(
+                MemberProblem(name, "header-field", f"modification time {member.mtime!r} out of range")
+            )
         if member.issym() or member.islnk():
             if not _inside(_link_destination(member, resolver), top):
                 kind = "symbolic" if member.issym() else "hard"
@@ -100,7 +102,9 @@ def member_problems(tar: tarfile.TarFile) -> list[MemberProblem]:
                 )
             elif member.islnk() and _normal(member.linkname) not in earlier:
                 problems.append(
-                    MemberProblem(name, "missing-link-target", f"hard link to {member.linkname!r}: no such member")
+                    MemberProblem(
+                        name, "missing-link-target", f"hard link to {member.linkname!r}: no such member"
+                    )
                 )
         elif not (member.isfile() or member.isdir()):
             problems.append(MemberProblem(name, "special-file", "device, FIFO or other special file"))

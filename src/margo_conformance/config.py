@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from . import DEFAULT_PIN
+from ._internal import bounded
 from .errors import UsageError
 from .registry import PROFILES
 
+SUT_LIMITS = bounded.Limits(max_bytes=1024 * 1024)  # a SUT file is a page of settings, not a data set
 SECRET_KEY = re.compile(r"(key|secret|password|token|credential)", re.IGNORECASE)
 
 # What a provisioner can be asked to do (DESIGN.md §4); command templates are named after them.
@@ -167,13 +168,11 @@ class Sut:
     @classmethod
     def from_file(cls, path: Path, *, environ: Mapping[str, str] | None = None) -> Sut:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = bounded.load_yaml(path.read_bytes(), where=str(path), limits=SUT_LIMITS) or {}
         except OSError as exc:
             raise UsageError(f"{path}: cannot read the SUT file: {exc.strerror or exc}") from None
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise UsageError(
-                f"{path}: the SUT file is not valid YAML: {' '.join(str(exc).split())}"
-            ) from None
+        except bounded.UntrustedInput as exc:
+            raise UsageError(f"{exc.place}: the SUT file is not valid YAML: {exc.problem}") from None
         if not isinstance(data, dict):
             raise UsageError(f"{path}: the SUT file must be a YAML mapping")
         data = _apply_environment(data, os.environ if environ is None else environ)
@@ -239,8 +238,13 @@ def _device_config(data: Mapping[str, Any]) -> DeviceSubjectConfig:
 def _validate(data: dict[str, Any], path: Path) -> None:
     errors = sorted(Draft202012Validator(SUT_SCHEMA).iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
-        lines = [f"{_json_path(e.absolute_path)}: {e.message}" for e in errors[:10]]
+        lines = [f"{_json_path(e.absolute_path)[:200]}: {_shortened(e.message)}" for e in errors[:10]]
         raise UsageError(f"{path}: invalid SUT file:\n  " + "\n  ".join(lines))
+
+
+def _shortened(message: str) -> str:
+    """A schema message quotes the offending value whole: a 50 MB string must not become the message."""
+    return message if len(message) <= 300 else message[:297] + "..."
 
 
 def _json_path(parts: Any) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from .._internal import bounded
 from ..findings import Findings, Level
 from ..registry import make_finding
 from ..schemas import SchemaSet
@@ -20,6 +21,9 @@ Document = dict[str, Any]
 
 # libyaml's safe loader when PyYAML was built with it: ten times faster on large descriptions.
 SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# More than one document is reported as APPD-101 below, so the loader may read a few.
+DESCRIPTION_LIMITS = bounded.Limits(max_documents=16)
 
 # PKG-101: the resource formats P-APPD allows for each catalog entry, by file extension.
 RESOURCE_FORMATS: dict[str, tuple[str, ...]] = {
@@ -32,12 +36,10 @@ RESOURCE_FORMATS: dict[str, tuple[str, ...]] = {
 
 def parse_description(text: str, location: str, findings: Findings) -> Document | None:
     """The YAML document, or None with an APPD-101 finding when it is not one YAML mapping."""
-    try:
-        documents = list(yaml.load_all(text, Loader=SAFE_LOADER))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{location}:{mark.line + 1}:{mark.column + 1}" if mark else location
-        findings.add(make_finding("APPD-101", where, f"not valid YAML: {getattr(exc, 'problem', exc)}"))
+    try:  # bounded: depth, size, aliases, documents, str keys (hostile input)
+        documents = bounded.load_yaml_documents(text, where=location, limits=DESCRIPTION_LIMITS)
+    except bounded.UntrustedInput as exc:
+        findings.add(make_finding("APPD-101", exc.place, exc.problem))
         return None
     if len(documents) != 1 or not isinstance(documents[0], dict):
         findings.add(make_finding("APPD-101", location, "the description must be exactly one YAML mapping"))

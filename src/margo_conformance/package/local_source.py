@@ -21,14 +21,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import yaml
-
-from .._internal import tar_safety
+from .._internal import bounded, tar_safety
 from .._internal.archive_builder import pack_directory
+from .._internal.safe_paths import plain_name, resolves_inside
 from ..errors import InputError
 from ..findings import Findings
 from ..registry import make_finding
-from .description import SAFE_LOADER
+from .description import DESCRIPTION_LIMITS
 from .model import ComponentArtifact, LoadedPackage
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -100,8 +99,8 @@ def _read_package_files(root: Path, *, exclude: set[str]) -> dict[str, bytes]:
 def _local_components(root: Path, description_text: str) -> list[ComponentArtifact]:
     """The components the description declares, with their archives where components/ holds them."""
     try:
-        document = yaml.load(description_text, Loader=SAFE_LOADER)
-    except yaml.YAMLError:
+        document = bounded.load_yaml(description_text, where="description", limits=DESCRIPTION_LIMITS)
+    except bounded.UntrustedInput:
         return []  # the description checks report the YAML error
     artifacts: list[ComponentArtifact] = []
     for profile in document.get("deploymentProfiles") or [] if isinstance(document, dict) else []:
@@ -123,11 +122,13 @@ def _local_components(root: Path, description_text: str) -> list[ComponentArtifa
 
 def component_archive(root: Path, name: str, kind: str) -> tuple[Path, bytes | None]:
     """The archive file of a component, else its source folder packed, else nothing."""
+    if not plain_name(name):  # '../../etc/ssl' names no file of the package (the schema reports it)
+        return root / "components", None
     archive = root / "components" / f"{name}{ARTIFACT_SUFFIX.get(kind, '')}"
     folder = root / "components" / name
-    if kind in ARTIFACT_SUFFIX and archive.is_file():
+    if kind in ARTIFACT_SUFFIX and archive.is_file() and resolves_inside(root, archive):
         return archive, _read_bytes(archive)
-    if kind in ARTIFACT_SUFFIX and folder.is_dir():
+    if kind in ARTIFACT_SUFFIX and folder.is_dir() and resolves_inside(root, folder):
         return folder, pack_directory(folder, top=name)
     return archive, None
 

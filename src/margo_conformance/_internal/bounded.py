@@ -40,6 +40,9 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+# HTTP bodies a subject answers with (WFM and device APIs): as large as the client reads (64 MiB), deeper
+# than any real document, still far below the interpreter's recursion limit.
+HTTP_BODY_LIMITS = Limits(max_bytes=64 * 1024 * 1024, max_depth=512, max_nodes=5_000_000)
 
 
 class UntrustedInput(InputError):

@@ -21,8 +21,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import yaml
-
+from .._internal import bounded
 from .._internal.tar_safety import open_tar_gz
 from ..errors import Blocked, InputError
 from ..pki import SpiffeId
@@ -239,9 +238,9 @@ def ensure_problem_media_type(exchange: Exchange) -> None:
 
 def _problem_document(exchange: Exchange) -> dict[str, Any]:
     try:
-        document = json.loads(exchange.decoded_body())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _fail(exchange, f"API-ERR-001: the problem body is not JSON ({exc})") from None
+        document = bounded.load_json(exchange.decoded_body(), where="body", limits=bounded.HTTP_BODY_LIMITS)
+    except bounded.UntrustedInput as exc:
+        raise _fail(exchange, f"API-ERR-001: the problem body is not JSON ({exc.problem})") from None
     if not isinstance(document, dict):
         raise _fail(exchange, "API-ERR-001: the problem body is not a JSON object")
     return document
@@ -576,9 +575,9 @@ def _parsed(document: Deployment) -> dict[str, Any]:
     if not isinstance(document, bytes):
         return dict(document)
     try:
-        parsed = yaml.safe_load(document)
-    except yaml.YAMLError as exc:
-        raise _document_fail(f"ADEP-103: the deployment is not YAML: {exc}", document) from None
+        parsed = bounded.load_yaml(document, where="deployment", limits=bounded.HTTP_BODY_LIMITS)
+    except bounded.UntrustedInput as exc:
+        raise _document_fail(f"ADEP-103: the deployment is not YAML: {exc.problem}", document) from None
     if not isinstance(parsed, dict):
         raise _document_fail("ADEP-103: the deployment YAML is not a mapping", document)
     return parsed

@@ -157,7 +157,7 @@ def _file_references(document: dict[str, Any]) -> Iterator[tuple[str, str]]:
         env_files = (service or {}).get("env_file") if isinstance(service, dict) else None
         if isinstance(env_files, (str, dict)):
             env_files = [env_files]
-        for index, entry in enumerate(env_files or []):
+        for index, entry in enumerate(env_files if isinstance(env_files, list) else []):
             path = entry.get("path") if isinstance(entry, dict) else entry
             required = entry.get("required", True) if isinstance(entry, dict) else True
             if isinstance(path, str) and required is not False:

@@ -7,7 +7,7 @@ them all and returns the parsed document so the component checks know what to lo
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Hashable, Iterator
 from typing import Any
 
 import yaml
@@ -105,10 +105,12 @@ def check_component_names_unique(document: Document, location: str, findings: Fi
 
 def check_parameter_targets(document: Document, location: str, findings: Findings) -> None:
     """APPD-107: every parameter target names components that exist in the description."""
-    known = {c.get("name") for _, p in profiles(document) for _, c in components(p)}
+    known = {
+        n for _, p in profiles(document) for _, c in components(p) if isinstance(n := c.get("name"), str)
+    }
     for name, target_index, target in _targets(document):
-        for component in target.get("components") or []:
-            if component not in known:
+        for component in _list(target.get("components")):
+            if not _among(component, known):
                 findings.add(
                     make_finding(
                         "APPD-107",
@@ -136,8 +138,8 @@ def check_configuration_references(document: Document, location: str, findings: 
         return
     parameters = document.get("parameters")
     parameters = parameters if isinstance(parameters, dict) else {}
-    schemas = [s for s in configuration.get("schema") or [] if isinstance(s, dict)]
-    schema_names = {s.get("name") for s in schemas}
+    schemas = [s for s in _list(configuration.get("schema")) if isinstance(s, dict)]
+    schema_names = {name for s in schemas if isinstance(name := s.get("name"), str)}
     _report_repeats(
         [s.get("name") for s in schemas],
         requirement="APPD-108",
@@ -145,14 +147,14 @@ def check_configuration_references(document: Document, location: str, findings: 
         what="schema name",
         findings=findings,
     )
-    for s_index, section in enumerate(configuration.get("sections") or []):
+    for s_index, section in enumerate(_list(configuration.get("sections"))):
         for k, setting in enumerate(
             (section or {}).get("settings") or [] if isinstance(section, dict) else []
         ):
             if not isinstance(setting, dict):
                 continue
             where = f"{location}$.configuration.sections[{s_index}].settings[{k}]"
-            if setting.get("parameter") not in parameters:
+            if not _among(setting.get("parameter"), parameters):
                 findings.add(
                     make_finding(
                         "APPD-108",
@@ -160,7 +162,7 @@ def check_configuration_references(document: Document, location: str, findings: 
                         f"setting refers to undefined parameter {setting.get('parameter')!r}",
                     )
                 )
-            if setting.get("schema") not in schema_names:
+            if not _among(setting.get("schema"), schema_names):
                 findings.add(
                     make_finding(
                         "APPD-108",
@@ -170,15 +172,22 @@ def check_configuration_references(document: Document, location: str, findings: 
                 )
 
 
+def _list(value: Any) -> list[Any]:
+    """A list the schema allows here; anything else (the schema reports it) as an empty one."""
+    return value if isinstance(value, list) else []
+
+
+def _among(value: Any, names: Collection[Any]) -> bool:
+    """``value in names`` for any value of a hostile document (a list is unhashable, and no name)."""
+    return isinstance(value, Hashable) and not isinstance(value, tuple) and value in names
+
+
 def check_other_architecture_described(document: Document, location: str, findings: Findings) -> None:
     """APPD-009: a profile whose architectures include 'other' describes the architecture."""
     for index, profile in profiles(document):
         constraints = profile.get("deviceConstraints")
-        cpu = (
-            ((constraints or {}).get("capacityRequirements") or {}).get("cpu")
-            if isinstance(constraints, dict)
-            else None
-        )
+        capacity = constraints.get("capacityRequirements") if isinstance(constraints, dict) else None
+        cpu = capacity.get("cpu") if isinstance(capacity, dict) else None
         architectures = cpu.get("architectures") if isinstance(cpu, dict) else None
         if (
             isinstance(architectures, list)

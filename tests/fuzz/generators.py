@@ -129,7 +129,11 @@ def structural(draw: st.DrawFn, base: Any) -> bytes:
 
 
 def _nested(depth: int, mapping: bool) -> bytes:
-    return (b"a: " + b"{a: " * depth + b"1" + b"}" * depth) if mapping else (b"a: " + b"[" * depth + b"]" * depth)
+    return (
+        (b"a: " + b"{a: " * depth + b"1" + b"}" * depth)
+        if mapping
+        else (b"a: " + b"[" * depth + b"]" * depth)
+    )
 
 
 def _laughs(levels: int, width: int) -> bytes:
@@ -173,7 +177,9 @@ def byte_mutation(draw: st.DrawFn, base: bytes) -> bytes:
         position = draw(st.integers(0, len(data)))
         action = draw(st.sampled_from(["insert", "delete", "truncate", "flip"]))
         if action == "insert":
-            data[position:position] = draw(st.sampled_from([b"\t", b"\x00", b"\r\n", b"\xff", b"[/]", b"*a", b"&a "]))
+            data[position:position] = draw(
+                st.sampled_from([b"\t", b"\x00", b"\r\n", b"\xff", b"[/]", b"*a", b"&a "])
+            )
         elif action == "delete":
             del data[position : position + draw(st.integers(1, 20))]
         elif action == "truncate":
@@ -240,7 +246,7 @@ def _chain(top: str, depth: int, exponential: bool) -> list[Entry]:
     for i in range(depth):
         target = f"x{i + 1}/../x{i + 1}" if exponential else f"x{i + 1}"
         entries.append(Entry(name=f"{top}/x{i}", type=tarfile.SYMTYPE, linkname=target, mode=0o777))
-    entries.append(Entry(name=f"{top}/x{depth}", type=tarfile.SYMTYPE, linkname=".", mode=0o777))
+    entries.append(Entry(name=f"{top}/x{depth}", type=tarfile.DIRTYPE, mode=0o755))
     return entries
 
 
@@ -284,9 +290,18 @@ def hostile_entries(draw: st.DrawFn, top: str) -> list[Entry]:
     if kind == "self-hardlink":
         return [Entry(f"{top}/h", tarfile.LNKTYPE, linkname=f"{top}/h")]
     if kind == "sparse":
-        return [_sparse(f"{top}/{draw(st.sampled_from(['compose.yaml', 'templates/t.yaml', 'f']))}", 2**draw(st.integers(20, 40)))]
+        return [
+            _sparse(
+                f"{top}/{draw(st.sampled_from(['compose.yaml', 'templates/t.yaml', 'f']))}",
+                2 ** draw(st.integers(20, 40)),
+            )
+        ]
     if kind == "mtime":
-        return [Entry(f"{top}/m", data=b"x", pax={"mtime": draw(st.sampled_from(["-1e300", "1e300", "nan", "-1"]))})]
+        return [
+            Entry(
+                f"{top}/m", data=b"x", pax={"mtime": draw(st.sampled_from(["-1e300", "1e300", "nan", "-1"]))}
+            )
+        ]
     if kind == "uid":
         return [Entry(f"{top}/u", data=b"x", pax={"uid": str(2**70), "gid": "-5"})]
     if kind == "long-name":
@@ -319,7 +334,9 @@ def _folder_entries(folder: Path, top: str) -> list[Entry]:
     entries = [Entry(top, tarfile.DIRTYPE, mode=0o755)]
     for path in sorted(folder.rglob("*")):
         name = f"{top}/{path.relative_to(folder).as_posix()}"
-        entries.append(Entry(name, tarfile.DIRTYPE, mode=0o755) if path.is_dir() else Entry(name, data=path.read_bytes()))
+        entries.append(
+            Entry(name, tarfile.DIRTYPE, mode=0o755) if path.is_dir() else Entry(name, data=path.read_bytes())
+        )
     return entries
 
 

@@ -18,6 +18,7 @@ import signal
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def without_compose_binary() -> None:
     """``docker compose config`` costs ~0.2 s a case and is not the suite's parser: leave it out."""
     from margo_conformance.package import compose_archive
 
-    compose_archive.compose_binary = lambda: None
+    compose_archive.__dict__["compose_binary"] = lambda: None
 
 
 def run_in_process(case: Case, folder: Path) -> Outcome:
@@ -77,11 +78,12 @@ def run_in_process(case: Case, folder: Path) -> Outcome:
         return Outcome(False, f"{type(exc).__name__} at {where}", stderr=str(exc)[:500])
 
 
-def _child(case: Case, path: Path, memory_bytes: int) -> None:
+def _child(case: Case, path: Path, memory_bytes: int, compose: bool) -> None:
     """In the forked child: limits, then the real CLI entry point (or the SUT loader the CLI uses)."""
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     os.setpgid(0, 0)
-    without_compose_binary()
+    if not compose:
+        without_compose_binary()
     if case.kind == "sut":
         from margo_conformance.config import Sut
         from margo_conformance.errors import MargoError
@@ -104,7 +106,19 @@ def _child(case: Case, path: Path, memory_bytes: int) -> None:
     os._exit(0)
 
 
-def run_in_child(case: Case, folder: Path, *, seconds: float, memory_mib: int) -> Outcome:
+def warm_up() -> None:
+    """Import the CLI and load the pin's schemas and registry once, so each forked child starts warm."""
+    from margo_conformance import cli  # noqa: F401 - imported for its side effect
+    from margo_conformance.registry import Registry
+    from margo_conformance.schemas import SchemaSet
+
+    SchemaSet.load()
+    Registry.load()
+
+
+def run_in_child(
+    case: Case, folder: Path, *, seconds: float, memory_mib: int, compose: bool = False
+) -> Outcome:
     """The case in a forked child (own process group, RLIMIT_AS, killed after ``seconds``)."""
     path = case.write(folder)
     out, err = folder / "stdout", folder / "stderr"
@@ -112,12 +126,15 @@ def run_in_child(case: Case, folder: Path, *, seconds: float, memory_mib: int) -
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         try:
-            with open(out, "wb") as stdout, open(err, "wb") as stderr:
-                os.dup2(stdout.fileno(), 1)
-                os.dup2(stderr.fileno(), 2)
+            with open(out, "wb") as out_file, open(err, "wb") as err_file:
+                os.dup2(out_file.fileno(), 1)
+                os.dup2(err_file.fileno(), 2)
             os.environ["TMPDIR"] = str(folder)
             tempfile.tempdir = str(folder)
-            _child(case, path, memory_mib * 1024 * 1024)
+            _child(case, path, memory_mib * 1024 * 1024, compose)
+        except BaseException:  # noqa: BLE001 - an exception main() let through: show it, exit 70
+            traceback.print_exc()
+            sys.stderr.flush()
         finally:
             os._exit(70)
     status, usage = 0, None
@@ -147,7 +164,9 @@ def run_in_child(case: Case, folder: Path, *, seconds: float, memory_mib: int) -
 
 def keep(case: Case, outcome: Outcome) -> Path:
     """Save a failing input as a regression fixture (replayed by tests/test_hostile_fuzz.py)."""
-    digest = hashlib.sha256(json.dumps(sorted((k, v.hex()) for k, v in case.files.items())).encode()).hexdigest()
+    digest = hashlib.sha256(
+        json.dumps(sorted((k, v.hex()) for k, v in case.files.items())).encode()
+    ).hexdigest()
     folder = REGRESSIONS / f"{case.kind}-{digest[:12]}"
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in case.files.items():

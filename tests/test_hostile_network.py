@@ -3,7 +3,7 @@ error body one byte at a time ends with one clear error, never a hang (hostile-i
 
 from __future__ import annotations
 
-import socket
+import socketserver
 import threading
 from collections.abc import Iterator
 
@@ -17,44 +17,30 @@ HEAD_200 = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConten
 HEAD_404 = b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
 
 
-def _trickle(head: bytes, stop: threading.Event, *, slow_head: bool) -> Iterator[int]:
+def _trickle(head: bytes, *, slow_head: bool) -> Iterator[int]:
     """A server that sends ``head`` (byte by byte if ``slow_head``), then a body byte by byte, for as long
-    as a client listens (until ``stop``)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    server.settimeout(0.1)
+    as a client listens."""
 
-    def talk(connection: socket.socket) -> None:
-        with connection:
-            connection.settimeout(0.1)
-            try:
-                connection.recv(65536)
-                if not slow_head:
-                    connection.sendall(head)
-                for byte in (head if slow_head else b"") + b"x" * 100_000:
-                    if stop.wait(0.02):
-                        return
-                    connection.sendall(bytes([byte]))
-            except OSError:
-                return
+    class Trickle(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.recv(65536)
+            if not slow_head:
+                self.request.sendall(head)
+            for byte in (head if slow_head else b"") + b"x" * 100_000:
+                if stopped.wait(0.02):
+                    return
+                self.request.sendall(bytes([byte]))
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                connection, _ = server.accept()
-            except OSError:
-                continue
-            threading.Thread(target=talk, args=(connection,), daemon=True).start()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
+    stopped = threading.Event()
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield int(server.getsockname()[1])
+        yield int(server.server_address[1])
     finally:
-        stop.set()
-        thread.join(timeout=2)
-        server.close()
+        stopped.set()
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture(
@@ -62,7 +48,7 @@ def _trickle(head: bytes, stop: threading.Event, *, slow_head: bool) -> Iterator
 )
 def trickling_registry(request: pytest.FixtureRequest) -> Iterator[int]:
     head, slow_head = request.param
-    yield from _trickle(head, threading.Event(), slow_head=slow_head)
+    yield from _trickle(head, slow_head=slow_head)
 
 
 def test_a_registry_trickling_forever_ends_with_the_transfer_timeout(trickling_registry: int) -> None:

@@ -361,19 +361,27 @@ def description_cases(draw: st.DrawFn) -> Case:
     return Case("description", _package_files(COMPOSE_PACKAGE, description), as_json=draw(st.booleans()))
 
 
+def _replaced(entries: list[Entry], name: str, data: bytes) -> list[Entry]:
+    return [e if e.name != name else Entry(name, data=data) for e in entries]
+
+
+def _component_case(kind: str, package: Path, archive: str, entries: list[Entry], as_json: bool) -> Case:
+    """The package with ``components/<archive>`` made of ``entries`` (its other files as they are)."""
+    files = _package_files(package)
+    files[f"pkg/components/{archive}"] = tar_gz(entries)
+    return Case(kind, files, as_json=as_json)
+
+
 @st.composite
 def compose_cases(draw: st.DrawFn) -> Case:
     """The compose package with a hostile component archive: hostile compose.yaml and/or members."""
     source = COMPOSE_PACKAGE / "components" / "sensor-hub"
     entries = _folder_entries(source, "sensor-hub")
     if draw(st.booleans()):
-        text = draw(hostile_yaml(source / "compose.yaml"))
-        entries = [e if e.name != "sensor-hub/compose.yaml" else Entry(e.name, data=text) for e in entries]
+        entries = _replaced(entries, "sensor-hub/compose.yaml", draw(hostile_yaml(source / "compose.yaml")))
     if draw(st.booleans()):
         entries += draw(hostile_entries("sensor-hub"))
-    files = _package_files(COMPOSE_PACKAGE)
-    files["pkg/components/sensor-hub.tar.gz"] = tar_gz(entries)
-    return Case("compose", files, as_json=draw(st.booleans()))
+    return _component_case("compose", COMPOSE_PACKAGE, "sensor-hub.tar.gz", entries, draw(st.booleans()))
 
 
 @st.composite
@@ -383,17 +391,14 @@ def helm_cases(draw: st.DrawFn) -> Case:
     entries = _folder_entries(source, "metrics-gateway")
     choice = draw(st.sampled_from(["chart", "template", "members"]))
     if choice == "chart":
-        text = draw(hostile_yaml(source / "Chart.yaml"))
-        entries = [e if e.name != "metrics-gateway/Chart.yaml" else Entry(e.name, data=text) for e in entries]
+        entries = _replaced(entries, "metrics-gateway/Chart.yaml", draw(hostile_yaml(source / "Chart.yaml")))
     elif choice == "template":
         count = draw(st.integers(1, 100_000))
         text = draw(st.sampled_from([b"{{" * count, b"{{- " * count + b"lookup", b"{{ lookup " * count]))
         entries.append(Entry("metrics-gateway/templates/hostile.yaml", data=text))
     else:
         entries += draw(hostile_entries("metrics-gateway"))
-    files = _package_files(HELM_PACKAGE)
-    files["pkg/components/metrics-gateway.tgz"] = tar_gz(entries)
-    return Case("helm", files, as_json=draw(st.booleans()))
+    return _component_case("helm", HELM_PACKAGE, "metrics-gateway.tgz", entries, draw(st.booleans()))
 
 
 @st.composite

@@ -97,3 +97,21 @@ def test_a_closing_tag_in_package_text_does_not_crash_the_table() -> None:
     console = Console(record=True, width=300)
     package_cmd.render(_report("[/]", "[/]"), console)
     assert "[/]" in console.export_text()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["package", "check", "x" * 5000],
+        ["pki", "init", "--trust-domain", "t.example", "--wfm-id", "w", "--out", "/proc/margo-pki"],
+        ["run", "--persona", "package", "--reports-dir", "/proc/margo-x"],
+    ],
+    ids=["name-too-long", "pki-out-in-proc", "reports-in-proc"],
+)
+def test_a_path_the_system_refuses_is_a_usage_error_not_a_crash(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    code = _main(argv, monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err

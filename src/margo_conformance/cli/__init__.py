@@ -68,6 +68,11 @@ def main() -> None:
     except MargoError as exc:
         typer.echo(f"margo-conformance: error: {exc.diagnostics()}", err=True)
         sys.exit(EXIT_USAGE_OR_IO)
+    except OSError as exc:  # a path the user gave: too long, not a folder, not writable (/proc/x)
+        if exc.filename is None:
+            _internal_error(exc)
+        typer.echo(f"margo-conformance: error: {str(exc.filename)[:200]}: {exc.strerror}", err=True)
+        sys.exit(EXIT_USAGE_OR_IO)
     except KeyboardInterrupt:
         typer.echo("margo-conformance: interrupted", err=True)
         sys.exit(130)

@@ -21,6 +21,7 @@ GENERATORS: dict[str, Callable[[], st.SearchStrategy[Case]]] = {
     "archive": generators.archive_cases,
     "path-name": generators.path_name_cases,
     "sut": generators.sut_cases,
+    "http": generators.http_answer_cases,
 }
 
 

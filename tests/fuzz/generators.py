@@ -10,8 +10,10 @@ many ``{{``; path-like component names.
 from __future__ import annotations
 
 import copy
+import functools
 import gzip
 import io
+import json
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,7 @@ HELM_PACKAGE = FIXTURES / "packages" / "helm-app"
 class Case:
     """One hostile input: the files to write and what to hand the command."""
 
-    kind: str  # description | compose | helm | archive | sut
+    kind: str  # description | compose | helm | archive | sut | http
     files: dict[str, bytes] = field(default_factory=dict)
     target: str = "pkg"  # relative to the case folder
     as_json: bool = False
@@ -438,5 +440,83 @@ def sut_cases(draw: st.DrawFn) -> Case:
 
 def cases() -> st.SearchStrategy[Case]:
     return st.one_of(
-        description_cases(), compose_cases(), helm_cases(), archive_cases(), path_name_cases(), sut_cases()
+        description_cases(),
+        compose_cases(),
+        helm_cases(),
+        archive_cases(),
+        path_name_cases(),
+        sut_cases(),
+        http_answer_cases(),
+    )
+
+
+# -- malformed HTTP answers (for the WFM client's checks) --------------------------------------------
+
+HEADER_NAMES = ["Content-Type", "ETag", "Cache-Control", "Content-Encoding", "Vary", "Retry-After", "X-Odd"]
+HEADER_VALUES = [
+    "application/problem+json",
+    "application/vnd.margo.manifest.v1+json; charset=utf-8",
+    '"sha256:' + "0" * 64 + '"',
+    'W/"x"',
+    "private, max-age=31536000, immutable",
+    "max-age=" + "9" * 5000,
+    "gzip",
+    "gzip, deflate, br",
+    "Accept-Encoding",
+    "Thu, 01 Jan 1970 00:00:00 GMT",
+    "-1",
+    "[/]",
+    "",
+    "\x00",
+]
+
+
+@functools.cache
+def _gzip_bomb() -> bytes:
+    """80 MiB of zeros in ~80 kB: more than the client's 64 MiB bound once inflated."""
+    return gzip.compress(b"\x00" * (80 * 1024 * 1024), compresslevel=9)
+
+
+@st.composite
+def json_bodies(draw: st.DrawFn) -> bytes:
+    """Problem documents and manifests, whole, cut, deep or with hostile values."""
+    choice = draw(st.sampled_from(["problem", "manifest", "deep", "bytes", "gzip", "bomb", "nan"]))
+    if choice == "problem":
+        document: Any = {"type": draw(hostile_scalars), "title": "x", "status": draw(hostile_scalars)}
+        document["errors"] = draw(st.sampled_from([[], [{}], "x", None, [{"field": [1]}]]))
+    elif choice == "manifest":
+        document = {
+            "manifestVersion": draw(hostile_scalars),
+            "bundle": draw(hostile_scalars),
+            "deployments": [1],
+        }
+    elif choice == "deep":
+        depth = draw(st.integers(1, 100_000))
+        return b"[" * depth + b"]" * depth
+    elif choice == "bytes":
+        return draw(st.binary(max_size=300))
+    elif choice == "gzip":
+        return gzip.compress(b'{"a": 1}')[: draw(st.integers(0, 30))]
+    elif choice == "bomb":
+        return _gzip_bomb()
+    else:
+        return b'{"status": NaN, "retryAfter": Infinity}'
+    try:
+        return json.dumps(document, default=str, allow_nan=True).encode("utf-8", "surrogatepass")
+    except (ValueError, TypeError):
+        return b"{}"
+
+
+@st.composite
+def http_answer_cases(draw: st.DrawFn) -> Case:
+    """A raw HTTP answer a WFM could send: status, headers (odd, repeated, huge), body."""
+    status = draw(st.sampled_from([200, 201, 204, 304, 400, 404, 429, 500, 503, 99, 999]))
+    headers = draw(
+        st.lists(st.tuples(st.sampled_from(HEADER_NAMES), st.sampled_from(HEADER_VALUES)), max_size=8)
+    )
+    head = f"HTTP/1.1 {status} X\r\n" + "".join(f"{n}: {v}\r\n" for n, v in headers)
+    return Case(
+        "http",
+        {"answer.http": head.encode("utf-8", "surrogatepass") + b"\r\n" + draw(json_bodies())},
+        target="answer.http",
     )

@@ -3,6 +3,7 @@ text from the subject is printed as is, never read as Rich markup."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -11,12 +12,21 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from margo_conformance.cli import EXIT_INTERNAL, main, package_cmd, reference_cmd, run_cmd
+from margo_conformance.cli import (
+    EXIT_INTERNAL,
+    main,
+    package_cmd,
+    reference_cmd,
+    requirements_cmd,
+    run_cmd,
+    selftest_cmd,
+)
 from margo_conformance.findings import Findings
 from margo_conformance.package.check import PackageReport
 from margo_conformance.pki import Pki
 from margo_conformance.registry import Registry, make_finding
 from margo_conformance.suite import selftest as kill_matrix
+from margo_conformance.suite.selftest import KillRow
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -115,3 +125,22 @@ def test_a_path_the_system_refuses_is_a_usage_error_not_a_crash(
     code = _main(argv, monkeypatch)
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_the_kill_matrix_table_prints_names_as_they_are() -> None:
+    console = Console(record=True, width=300)
+    row = KillRow(
+        "mutant-[/]", "APPD-[bold]1", {"a"}, {"a"}, {"^[a-z]+$": "fail"}, run="/tmp/r/x", kind="mutant"
+    )
+    selftest_cmd.render([row], "package [/] persona", console)
+    text = console.export_text()
+    assert "mutant-[/]" in text and "APPD-[bold]1" in text and "package [/] persona" in text
+
+
+def test_the_requirements_table_prints_summaries_as_they_are() -> None:
+    console = Console(record=True, width=400)
+    first = Registry.load().select()[0]
+    odd = dataclasses.replace(first, summary="ids match ^[a-z0-9-]+$ [/]", testable=False, why="[red]x")
+    requirements_cmd._render([odd], console, uncovered=False)
+    text = console.export_text()
+    assert "^[a-z0-9-]+$ [/]" in text and "[red]x" in text

@@ -58,6 +58,8 @@ def test_the_loader_reads_ordinary_documents_with_anchors_and_merge_keys() -> No
 
 def test_json_depth_is_measured_before_parsing_and_strings_do_not_count() -> None:
     assert bounded.json_depth('{"a": "[[[[", "b": [[1]]}') == 3
+    assert bounded.json_depth(r'["\\", ["x\"[", []]]') == 3  # escaped quotes and backslashes
+    assert bounded.json_depth(b"[" * 10_000_000, stop_above=100) == 101
     with pytest.raises(bounded.UntrustedInput, match="nesting deeper"):
         bounded.load_json("[" * 100_000, where="body")
     with pytest.raises(bounded.UntrustedInput, match="NaN is not JSON"):

@@ -148,9 +148,7 @@ def check_configuration_references(document: Document, location: str, findings: 
         findings=findings,
     )
     for s_index, section in enumerate(_list(configuration.get("sections"))):
-        for k, setting in enumerate(
-            (section or {}).get("settings") or [] if isinstance(section, dict) else []
-        ):
+        for k, setting in enumerate(_list(section.get("settings")) if isinstance(section, dict) else []):
             if not isinstance(setting, dict):
                 continue
             where = f"{location}$.configuration.sections[{s_index}].settings[{k}]"
@@ -246,11 +244,9 @@ def check_capacity_not_restated(document: Document, location: str, findings: Fin
             if isinstance(capacity, dict)
             else set()
         )
-        for rule in constraints.get("eligibilityRules") or []:
+        for rule in _list(constraints.get("eligibilityRules")):
             selector = rule.get("propertySelector") if isinstance(rule, dict) else None
-            for expression in (
-                (selector or {}).get("matchExpressions") or [] if isinstance(selector, dict) else []
-            ):
+            for expression in _list(selector.get("matchExpressions")) if isinstance(selector, dict) else []:
                 key = expression.get("key") if isinstance(expression, dict) else None
                 if isinstance(key, str) and "/" + key.lstrip("/").split("/")[0] in pointers:
                     findings.add(

@@ -103,11 +103,13 @@ def _local_components(root: Path, description_text: str) -> list[ComponentArtifa
     except bounded.UntrustedInput:
         return []  # the description checks report the YAML error
     artifacts: list[ComponentArtifact] = []
-    for profile in document.get("deploymentProfiles") or [] if isinstance(document, dict) else []:
+    profiles = document.get("deploymentProfiles") if isinstance(document, dict) else None
+    for profile in profiles if isinstance(profiles, list) else []:  # the schema reports other shapes
         if not isinstance(profile, dict):
             continue
         kind = str(profile.get("type"))
-        for component in profile.get("components") or []:
+        items = profile.get("components")
+        for component in items if isinstance(items, list) else []:
             name = component.get("name") if isinstance(component, dict) else None
             if not isinstance(name, str):
                 continue

@@ -266,7 +266,7 @@ def check_custom_profile_targets_labels(document: Document, location: str, findi
             continue
         constraints = profile.get("deviceConstraints")
         rules = constraints.get("eligibilityRules") if isinstance(constraints, dict) else None
-        if not any(isinstance(r, dict) and r.get("labelSelector") for r in rules or []):
+        if not any(isinstance(r, dict) and r.get("labelSelector") for r in _list(rules)):
             findings.add(
                 make_finding(
                     "APPD-006",

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from . import DEFAULT_PIN
+from ._internal import bounded
 from ._internal.oci import OciReference
 from .errors import UsageError
 from .registry import PROFILES
@@ -39,6 +39,7 @@ SECRET_KEY = SECRET_NAME
 SECRET_PROPERTIES = {"(?i)(key|secret|password|token|credential)": {"type": "string"}}
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 BOOLEAN_WORDS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+SUT_LIMITS = bounded.Limits(max_bytes=1024 * 1024)  # a SUT file is a page of settings, not a data set
 
 # What a provisioner can be asked to do (DESIGN.md §4); command templates are named after them.
 # deploy_package: a package from a registry ({package_ref}), exit 3 when the WFM refuses it (SIGN-113);
@@ -264,13 +265,11 @@ class Sut:
     def from_file(cls, path: Path, *, environ: Mapping[str, str] | None = None) -> Sut:
         environ = os.environ if environ is None else environ
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = bounded.load_yaml(path.read_bytes(), where=str(path), limits=SUT_LIMITS) or {}
         except OSError as exc:
             raise UsageError(f"{path}: cannot read the SUT file: {exc.strerror or exc}") from None
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise UsageError(
-                f"{path}: the SUT file is not valid YAML: {' '.join(str(exc).split())}"
-            ) from None
+        except bounded.UntrustedInput as exc:
+            raise UsageError(f"{exc.place}: the SUT file is not valid YAML: {exc.problem}") from None
         if not isinstance(data, dict):
             raise UsageError(f"{path}: the SUT file must be a YAML mapping")
         origin = _Origin(path)
@@ -408,10 +407,15 @@ class _Origin:
 def _validate(data: dict[str, Any], origin: _Origin) -> None:
     errors = sorted(Draft202012Validator(SUT_SCHEMA).iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
-        lines = [f"{origin.where(*e.absolute_path)}: {e.message}" for e in errors[:10]]
+        lines = [f"{origin.where(*e.absolute_path)}: {_shortened(e.message)}" for e in errors[:10]]
         overridden = any(not line.startswith(str(origin.path)) for line in lines)
         head = "invalid SUT (file or environment)" if overridden else f"{origin.path}: invalid SUT file"
         raise UsageError(f"{head}:\n  " + "\n  ".join(lines))
+
+
+def _shortened(message: str) -> str:
+    """A schema message quotes the offending value whole: a 50 MB string must not become the message."""
+    return message if len(message) <= 300 else message[:297] + "..."
 
 
 def _json_path(parts: Any) -> str:

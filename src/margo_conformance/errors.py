@@ -34,3 +34,7 @@ class RegistryError(MargoError):
 
 class Blocked(MargoError):
     """A scenario's precondition could not be established: the verdict is blocked, not failed."""
+
+
+class InternalError(MargoError):
+    """The suite itself failed (a crashed scenario run, a missing report): exit 3, never a verdict."""

@@ -13,6 +13,9 @@ import tarfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..errors import InputError
+from .tar_safety import MAX_DECOMPRESSED_BYTES, MAX_MEMBERS
+
 ENTRY_TYPES = {
     "file": tarfile.REGTYPE,
     "dir": tarfile.DIRTYPE,
@@ -35,10 +38,18 @@ class ArchiveEntry:
 
 
 def entries_from_directory(directory: Path, top: str) -> list[ArchiveEntry]:
-    """The files of ``directory`` under one top-level folder named ``top`` (symlinks are not followed)."""
+    """The files of ``directory`` under one top-level folder named ``top`` (symlinks are not followed),
+    within the member and size bounds of ``tar_safety`` checked before a file is read."""
     entries = [ArchiveEntry(name=top, type="dir", mode=0o755)]
+    total = 0
     for path in sorted(directory.rglob("*")):
         name = f"{top}/{path.relative_to(directory).as_posix()}"
+        if len(entries) >= MAX_MEMBERS:  # the same bounds an archive of it would meet when read back
+            raise InputError(f"{directory}: more than {MAX_MEMBERS} entries; refusing to pack it")
+        if path.is_file() and not path.is_symlink():
+            total += path.stat().st_size
+            if total > MAX_DECOMPRESSED_BYTES:
+                raise InputError(f"{directory}: more than {MAX_DECOMPRESSED_BYTES} bytes; not packing it")
         if path.is_symlink():
             entries.append(ArchiveEntry(name=name, type="symlink", target=str(path.readlink()), mode=0o777))
         elif path.is_dir():

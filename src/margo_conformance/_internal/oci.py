@@ -26,7 +26,6 @@ import ipaddress
 import json
 import re
 import socket
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -39,9 +38,10 @@ import urllib3.connection
 import urllib3.connectionpool
 import urllib3.exceptions
 import urllib3.util.connection
-from requests.adapters import HTTPAdapter
 
 from ..errors import EnvironmentProblem, InputError, MargoError, UsageError
+from . import bounded
+from .watchdog import Watchdog, WatchedAdapter, watched
 
 # -- media types -------------------------------------------------------------------------------------
 
@@ -300,9 +300,9 @@ def _resolving_pools(
 # -- the client --------------------------------------------------------------------------------------
 
 
-class _TimeoutAdapter(HTTPAdapter):
-    """Gives every request of the session a (connect, read) timeout unless the caller set one, and
-    connects to the ``resolve`` address of a redirected registry."""
+class _TimeoutAdapter(WatchedAdapter):
+    """Gives every request of the session a (connect, read) timeout unless the caller set one, connects to
+    the ``resolve`` address of a redirected registry, and lets the watchdog shut its connections."""
 
     def __init__(self, timeout: float, resolve: Mapping[tuple[str, int], tuple[str, int]]) -> None:
         self._resolve = resolve  # before super().__init__, which calls init_poolmanager
@@ -312,7 +312,9 @@ class _TimeoutAdapter(HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         if self._resolve:
-            self.poolmanager.pool_classes_by_scheme = _resolving_pools(self._resolve)
+            self.poolmanager.pool_classes_by_scheme = {
+                scheme: watched(pool) for scheme, pool in _resolving_pools(self._resolve).items()
+            }
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None:
@@ -350,16 +352,20 @@ def _failure_reason(exc: BaseException, timeout: float) -> str:
     return first[:200]
 
 
-def _registry_error(response: requests.Response) -> str:
-    """The OCI error code and message of a refusal, if the body has them."""
+MAX_ERROR_BODY_BYTES = 64 * 1024
+
+
+def _registry_error(body: bytes, reason: str) -> str:
+    """The OCI error code and message of a refusal, if the body has them (one line, printable)."""
     try:
-        errors = response.json().get("errors") or []
+        errors = bounded.load_json(body, where="error body").get("errors") or []
         parts = [
             f"{e.get('code', '?')}: {e.get('message', '')}".strip() for e in errors if isinstance(e, dict)
         ]
-    except (ValueError, AttributeError):
+    except (bounded.UntrustedInput, AttributeError, TypeError):
         parts = []
-    return "; ".join(parts) or (response.reason or "")
+    text = "; ".join(parts) or reason or ""
+    return "".join(c if c.isprintable() else "?" for c in " ".join(text.split()))[:300]
 
 
 class OciClient:
@@ -393,6 +399,7 @@ class OciClient:
         self._oras.session.mount("http://", adapter)
         self._oras.session.mount("https://", adapter)
         self._base = f"{'http' if self.plain_http else 'https'}://{registry}"
+        self._watchdog = Watchdog()  # transfer_timeout bounds every exchange: connect, headers and body
 
     def close(self) -> None:
         self._oras.session.close()
@@ -421,26 +428,46 @@ class OciClient:
         data: bytes | None = None,
         stream: bool = False,
     ) -> requests.Response:
-        try:
-            return _DO_REQUEST(self._oras, url, method, data=data, headers=dict(headers or {}), stream=stream)
-        except requests.RequestException as exc:
+        with self._watchdog.bound(self.transfer_timeout) as watchdog:
+            try:
+                response = _DO_REQUEST(
+                    self._oras, url, method, data=data, headers=dict(headers or {}), stream=stream
+                )
+            except requests.RequestException as exc:
+                self._raise_if_expired(watchdog, where)
+                raise EnvironmentProblem(
+                    f"{where}: registry {self.registry}{self._served_from} unreachable: "
+                    f"{_failure_reason(exc, self.timeout)}"
+                ) from None
+            except ValueError as exc:  # oras-py: "Cannot respond to request for authentication."
+                self._raise_if_expired(watchdog, where)
+                raise EnvironmentProblem(f"{where}: registry {self.registry} refused access: {exc}") from None
+            except Exception as exc:  # noqa: BLE001 - oras auth helpers raise assorted types
+                self._raise_if_expired(watchdog, where)
+                raise EnvironmentProblem(
+                    f"{where}: request to registry {self.registry} failed: {type(exc).__name__}: {exc}"
+                ) from None
+            if watchdog.expired:  # headers cut short by the deadline read as complete ones: they are not
+                response.close()
+                self._raise_if_expired(watchdog, where)
+            return response
+
+    def _raise_if_expired(self, watchdog: Watchdog, where: str) -> None:
+        if watchdog.expired:
             raise EnvironmentProblem(
-                f"{where}: registry {self.registry}{self._served_from} unreachable: "
-                f"{_failure_reason(exc, self.timeout)}"
-            ) from None
-        except ValueError as exc:  # oras-py: "Cannot respond to request for authentication."
-            raise EnvironmentProblem(f"{where}: registry {self.registry} refused access: {exc}") from None
-        except Exception as exc:  # noqa: BLE001 - oras auth helpers raise assorted types
-            raise EnvironmentProblem(
-                f"{where}: request to registry {self.registry} failed: {type(exc).__name__}: {exc}"
+                f"{where}: registry {self.registry}{self._served_from} sent no complete answer within "
+                f"{self.transfer_timeout:g} s (transfer timeout); aborted"
             ) from None
 
     def _check(self, response: requests.Response, where: str, action: str, ok: tuple[int, ...]) -> None:
         status = response.status_code
         if status in ok:
             return
-        detail = _registry_error(response)
-        response.close()
+        try:  # the error body is untrusted too: bounded in size and time, never fatal
+            body = self._read_body(response, where, MAX_ERROR_BODY_BYTES)
+        except InputError:  # too long: the status alone says enough (a deadline still ends the check)
+            body = b""
+        detail = _registry_error(body, response.reason or "")
         message = f"{where}: {action} failed: HTTP {status} {detail}".rstrip()
         if status == 404:
             raise NotFound(message)
@@ -453,25 +480,24 @@ class OciClient:
         if length is not None and length.isdigit() and int(length) > max_bytes:
             response.close()
             raise InputError(f"{where}: {length} bytes exceed the limit of {max_bytes}")
-        deadline = time.monotonic() + self.transfer_timeout
         chunks: list[bytes] = []
         size = 0
-        try:
-            for chunk in response.iter_content(chunk_size=65536):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise InputError(f"{where}: more than {max_bytes} bytes; not read further")
-                if time.monotonic() > deadline:
-                    raise EnvironmentProblem(
-                        f"{where}: transfer took longer than {self.transfer_timeout:g} s; aborted"
-                    )
-                chunks.append(chunk)
-        except requests.RequestException as exc:
-            raise EnvironmentProblem(
-                f"{where}: transfer from {self.registry} failed: {_failure_reason(exc, self.timeout)}"
-            ) from None
-        finally:
-            response.close()
+        connection = getattr(response.raw, "connection", None)
+        with self._watchdog.bound(self.transfer_timeout, connection) as watchdog:
+            try:
+                for chunk in response.iter_content(chunk_size=65536):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise InputError(f"{where}: more than {max_bytes} bytes; not read further")
+                    chunks.append(chunk)
+            except requests.RequestException as exc:
+                self._raise_if_expired(watchdog, where)
+                raise EnvironmentProblem(
+                    f"{where}: transfer from {self.registry} failed: {_failure_reason(exc, self.timeout)}"
+                ) from None
+            finally:
+                response.close()
+            self._raise_if_expired(watchdog, where)  # a body cut short by the deadline is no body
         return b"".join(chunks)
 
     # -- pulling ----------------------------------------------------------------------------------
@@ -504,11 +530,11 @@ class OciClient:
         media_type = content_type
         if not media_type or media_type in ("application/json", "application/octet-stream"):
             try:
-                parsed = json.loads(body)
+                parsed = bounded.load_json(body, where=where)
                 media_type = (
                     str(parsed.get("mediaType") or media_type) if isinstance(parsed, dict) else media_type
                 )
-            except ValueError:
+            except bounded.UntrustedInput:
                 pass
         return body, media_type, digest
 

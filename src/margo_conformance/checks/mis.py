@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography import x509
 
+from .._internal import bounded
 from ..errors import Blocked
 from ..schemas import SchemaSet
 from ..wfm.client import CANNOT_CONNECT, Exchange
@@ -55,9 +55,9 @@ def ensure_json_document(exchange: Exchange, requirement: str) -> dict[str, Any]
             exchange.transcript(),
         )
     try:
-        document = json.loads(exchange.decoded_body())
-    except ValueError as exc:
-        raise Violation(requirement, f"the body is not JSON: {exc}", exchange.transcript()) from None
+        document = bounded.load_json(exchange.decoded_body(), where="body", limits=bounded.HTTP_BODY_LIMITS)
+    except bounded.UntrustedInput as exc:
+        raise Violation(requirement, f"the body is not JSON: {exc.problem}", exchange.transcript()) from None
     if not isinstance(document, dict):
         raise Violation(requirement, "the body is not a JSON object", exchange.transcript())
     return document
@@ -166,9 +166,9 @@ def ensure_problem_404(exchange: Exchange) -> None:
             exchange.transcript(),
         )
     try:
-        document = json.loads(exchange.decoded_body())
-    except ValueError as exc:
-        raise Violation("TB-106", f"the 404 body is not JSON: {exc}", exchange.transcript()) from None
+        document = bounded.load_json(exchange.decoded_body(), where="body", limits=bounded.HTTP_BODY_LIMITS)
+    except bounded.UntrustedInput as exc:
+        raise Violation("TB-106", f"the 404 body is not JSON: {exc.problem}", exchange.transcript()) from None
     ensure_schema_valid(document, "ProblemDetail", "TB-106")
 
 

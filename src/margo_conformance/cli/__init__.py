@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+import tempfile
+import traceback
+from pathlib import Path
 
 import typer
 
 from .._internal.processes import interrupt_on_sigterm
-from ..errors import MargoError
+from ..errors import InternalError, MargoError
 from . import package_cmd, pki_cmd, reference_cmd, requirements_cmd, run_cmd, selftest_cmd
 
 app = typer.Typer(
@@ -24,7 +27,10 @@ app.command("requirements")(requirements_cmd.requirements)
 app.command("run")(run_cmd.run)
 app.command("selftest")(selftest_cmd.selftest)
 
+# Exit codes: 0 conformant, 1 non-conformant, 2 usage or input error, 3 internal error (a bug of the suite,
+# never a verdict about the subject).
 EXIT_USAGE_OR_IO = 2
+EXIT_INTERNAL = 3
 
 
 def _version(value: bool) -> None:
@@ -51,13 +57,45 @@ def _root(
 
 
 def main() -> None:
-    """Entry point: environment and input problems become one clear line and exit code 2."""
+    """Entry point: environment and input problems become one clear line and exit code 2; a failure of
+    the suite itself one line and exit code 3, its traceback in a log file."""
     interrupt_on_sigterm()  # a terminated run cleans up like an interrupted one
     try:
         app()
+    except InternalError as exc:
+        typer.echo(f"margo-conformance: internal error: {exc.diagnostics()}", err=True)
+        sys.exit(EXIT_INTERNAL)
     except MargoError as exc:
         typer.echo(f"margo-conformance: error: {exc.diagnostics()}", err=True)
+        sys.exit(EXIT_USAGE_OR_IO)
+    except OSError as exc:  # a path the user gave: too long, not a folder, not writable (/proc/x)
+        if exc.filename is None:
+            _internal_error(exc)
+        typer.echo(f"margo-conformance: error: {str(exc.filename)[:200]}: {exc.strerror}", err=True)
         sys.exit(EXIT_USAGE_OR_IO)
     except KeyboardInterrupt:
         typer.echo("margo-conformance: interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: a crash must not read as a verdict
+        _internal_error(exc)
+
+
+def _internal_error(exc: BaseException) -> None:
+    """One line naming what failed and where the traceback is; exit 3 (the console never shows it)."""
+    log = write_traceback(exc)
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" in {Path(frame.filename).name}:{frame.lineno}" if frame else ""
+    typer.echo(
+        f"margo-conformance: internal error ({type(exc).__name__}{where}); "
+        f"this is a bug of the suite, not a verdict; traceback in {log}",
+        err=True,
+    )
+    sys.exit(EXIT_INTERNAL)
+
+
+def write_traceback(exc: BaseException) -> Path:
+    """The traceback in a private file of its own (it may quote the input, so not on the console)."""
+    handle, name = tempfile.mkstemp(prefix="margo-conformance-internal-error-", suffix=".log")
+    with open(handle, "w", encoding="utf-8", errors="backslashreplace") as log:
+        traceback.print_exception(exc, file=log)
+    return Path(name)

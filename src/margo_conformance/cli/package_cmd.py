@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .._internal.oci import Reach, registry_reach
@@ -164,23 +165,27 @@ def _trust(target: str, policy: Path | None, store: Path | None) -> Trust | None
 def render(report: PackageReport, console: Console) -> None:
     """A table of findings, worst first, then notes and the verdict line."""
     if report.findings:
-        table = Table(title=f"Findings for {report.origin}", show_lines=False)
+        table = Table(title=f"Findings for {escape(report.origin)}", show_lines=False)
         for column in ("Level", "Requirement", "Location", "Finding"):
             table.add_column(column, overflow="fold")
         for finding in sorted(report.findings, key=lambda f: (not f.level.breaks_conformance, f.requirement)):
             style = "red" if finding.level.breaks_conformance else "yellow"
             table.add_row(
-                f"[{style}]{finding.level.value}[/]", finding.requirement, finding.location, finding.message
+                f"[{style}]{finding.level.value}[/]",
+                escape(finding.requirement),
+                escape(finding.location),  # package text is never markup: '^[a-z0-9-]+$' prints as is
+                escape(finding.message),
             )
         console.print(table)
     for note in report.notes:
-        console.print(f"[dim]note: {note}[/]")
+        console.print(f"[dim]note: {escape(note)}[/]")
     must = sum(1 for f in report.findings if f.level.breaks_conformance)
     weaker = len(report.findings) - must
     checked = len(report.verdicts())
     if report.verdict == "conformant":
         console.print(
-            f"[green]conformant[/]: {report.origin} ({checked} requirements checked, {weaker} warnings)"
+            f"[green]conformant[/]: {escape(report.origin)} "
+            f"({checked} requirements checked, {weaker} warnings)"
         )
     elif report.verdict == "incomplete":
         console.print(
@@ -190,6 +195,6 @@ def render(report: PackageReport, console: Console) -> None:
         )
     else:
         console.print(
-            f"[red]non-conformant[/]: {report.origin} "
+            f"[red]non-conformant[/]: {escape(report.origin)} "
             f"({must} MUST findings, {weaker} warnings, {checked} requirements checked)"
         )

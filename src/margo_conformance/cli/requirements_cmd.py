@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .. import DEFAULT_PIN
@@ -78,8 +79,19 @@ def _render(selected: list[Requirement], console: Console, uncovered: bool) -> N
     for column in ("ID", "Level", "Persona", "Profile", "Summary", "Source"):
         table.add_column(column, overflow="fold")
     for r in selected:
-        summary = r.summary if r.testable else f"{r.summary} [dim](not testable: {r.why})[/]"
+        summary = (
+            escape(r.summary)
+            if r.testable
+            else f"{escape(r.summary)} [dim](not testable: {escape(r.why)})[/]"
+        )
         if r.deferred:
-            summary += f" [yellow](no scenario yet: {r.deferred})[/]"
-        table.add_row(r.id, r.level.value, ",".join(r.personas), r.profile, summary, r.source.cite())
+            summary += f" [yellow](no scenario yet: {escape(r.deferred)})[/]"
+        table.add_row(
+            escape(r.id),
+            r.level.value,
+            ",".join(r.personas),
+            escape(r.profile),
+            summary,
+            escape(r.source.cite()),
+        )
     console.print(table)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -65,7 +66,7 @@ def selftest(
 
 
 def render(rows: list[KillRow], persona: str, console: Console) -> None:
-    table = Table(title=f"Kill matrix ({persona})")
+    table = Table(title=f"Kill matrix ({escape(persona)})")
     for column in ("Subject", "Kind", "Requirement", "Scenarios killed", "Result"):
         table.add_column(column, overflow="fold")
     for row in rows:
@@ -75,11 +76,15 @@ def render(rows: list[KillRow], persona: str, console: Console) -> None:
             else Text("; ".join(f"{n}: {v}" for n, v in row.unexpected.items()), style="red")
         )
         table.add_row(
-            row.subject, row.kind, row.requirement, f"{len(row.failed)}/{len(row.expected)}", result
+            escape(row.subject),
+            escape(row.kind),
+            escape(row.requirement),
+            f"{len(row.failed)}/{len(row.expected)}",
+            result,
         )
     console.print(table)
     bad = [r for r in rows if not r.ok]
     console.print(
         f"{len(rows) - len(bad)}/{len(rows)} rows as expected"
-        + (f"; kill matrix: {Path(rows[0].run).parent}/kill-matrix.yaml" if rows else "")
+        + (escape(f"; kill matrix: {Path(rows[0].run).parent}/kill-matrix.yaml") if rows else "")
     )

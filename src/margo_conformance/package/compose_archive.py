@@ -15,9 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .._internal import tar_safety
+from .._internal import bounded, tar_safety
+from .._internal.safe_paths import is_file_inside
 from .._internal.tools import compose_binary
 from ..errors import InputError
 from ..findings import Findings, Level
@@ -123,8 +122,8 @@ def _extracted(tar: tarfile.TarFile) -> Iterator[Path]:
 
 def _load_compose(path: Path, location: str, findings: Findings) -> dict[str, Any] | None:
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        document = bounded.load_yaml(path.read_bytes(), where=COMPOSE_FILE)
+    except (OSError, bounded.UntrustedInput) as exc:
         findings.add(make_finding("REG-013", location, f"not readable YAML: {_one_line(exc)}"))
         return None
     if not isinstance(document, dict) or not isinstance(document.get("services"), dict):
@@ -144,7 +143,7 @@ def _check_referenced_files(document: dict[str, Any], top: Path, location: str, 
                     f"{reference!r} is not a relative path inside the archive",
                 )
             )
-        elif not (top / reference).is_file():
+        elif not is_file_inside(top, reference):  # never raises for a NUL or a 300-byte name
             findings.add(
                 make_finding(
                     "REG-014",
@@ -203,12 +202,13 @@ def _file_references(document: dict[str, Any]) -> Iterator[tuple[str, str]]:
         env_files = (service or {}).get("env_file") if isinstance(service, dict) else None
         if isinstance(env_files, (str, dict)):
             env_files = [env_files]
-        for index, entry in enumerate(env_files or []):
+        for index, entry in enumerate(env_files if isinstance(env_files, list) else []):
             path = entry.get("path") if isinstance(entry, dict) else entry
             required = entry.get("required", True) if isinstance(entry, dict) else True
             if isinstance(path, str) and required is not False:
                 yield f"services.{name}.env_file[{index}]", path
-    for name, config in (document.get("configs") or {}).items():
+    configs = document.get("configs")
+    for name, config in configs.items() if isinstance(configs, dict) else ():
         if isinstance(config, dict) and isinstance(config.get("file"), str):
             yield f"configs.{name}.file", config["file"]
 

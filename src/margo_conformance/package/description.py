@@ -7,11 +7,12 @@ them all and returns the parsed document so the component checks know what to lo
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Hashable, Iterator
 from typing import Any
 
 import yaml
 
+from .._internal import bounded
 from ..findings import Findings, Level
 from ..registry import make_finding
 from ..schemas import SchemaSet
@@ -20,6 +21,9 @@ Document = dict[str, Any]
 
 # libyaml's safe loader when PyYAML was built with it: ten times faster on large descriptions.
 SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# More than one document is reported as APPD-101 below, so the loader may read a few.
+DESCRIPTION_LIMITS = bounded.Limits(max_documents=16)
 
 # PKG-101: the resource formats P-APPD allows for each catalog entry, by file extension.
 RESOURCE_FORMATS: dict[str, tuple[str, ...]] = {
@@ -32,12 +36,10 @@ RESOURCE_FORMATS: dict[str, tuple[str, ...]] = {
 
 def parse_description(text: str, location: str, findings: Findings) -> Document | None:
     """The YAML document, or None with an APPD-101 finding when it is not one YAML mapping."""
-    try:
-        documents = list(yaml.load_all(text, Loader=SAFE_LOADER))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{location}:{mark.line + 1}:{mark.column + 1}" if mark else location
-        findings.add(make_finding("APPD-101", where, f"not valid YAML: {getattr(exc, 'problem', exc)}"))
+    try:  # bounded: depth, size, aliases, documents, str keys (hostile input)
+        documents = bounded.load_yaml_documents(text, where=location, limits=DESCRIPTION_LIMITS)
+    except bounded.UntrustedInput as exc:
+        findings.add(make_finding("APPD-101", exc.place, exc.problem))
         return None
     if len(documents) != 1 or not isinstance(documents[0], dict):
         findings.add(make_finding("APPD-101", location, "the description must be exactly one YAML mapping"))
@@ -103,10 +105,12 @@ def check_component_names_unique(document: Document, location: str, findings: Fi
 
 def check_parameter_targets(document: Document, location: str, findings: Findings) -> None:
     """APPD-107: every parameter target names components that exist in the description."""
-    known = {c.get("name") for _, p in profiles(document) for _, c in components(p)}
+    known = {
+        n for _, p in profiles(document) for _, c in components(p) if isinstance(n := c.get("name"), str)
+    }
     for name, target_index, target in _targets(document):
-        for component in target.get("components") or []:
-            if component not in known:
+        for component in _list(target.get("components")):
+            if not _among(component, known):
                 findings.add(
                     make_finding(
                         "APPD-107",
@@ -134,8 +138,8 @@ def check_configuration_references(document: Document, location: str, findings: 
         return
     parameters = document.get("parameters")
     parameters = parameters if isinstance(parameters, dict) else {}
-    schemas = [s for s in configuration.get("schema") or [] if isinstance(s, dict)]
-    schema_names = {s.get("name") for s in schemas}
+    schemas = [s for s in _list(configuration.get("schema")) if isinstance(s, dict)]
+    schema_names = {name for s in schemas if isinstance(name := s.get("name"), str)}
     _report_repeats(
         [s.get("name") for s in schemas],
         requirement="APPD-108",
@@ -143,14 +147,12 @@ def check_configuration_references(document: Document, location: str, findings: 
         what="schema name",
         findings=findings,
     )
-    for s_index, section in enumerate(configuration.get("sections") or []):
-        for k, setting in enumerate(
-            (section or {}).get("settings") or [] if isinstance(section, dict) else []
-        ):
+    for s_index, section in enumerate(_list(configuration.get("sections"))):
+        for k, setting in enumerate(_list(section.get("settings")) if isinstance(section, dict) else []):
             if not isinstance(setting, dict):
                 continue
             where = f"{location}$.configuration.sections[{s_index}].settings[{k}]"
-            if setting.get("parameter") not in parameters:
+            if not _among(setting.get("parameter"), parameters):
                 findings.add(
                     make_finding(
                         "APPD-108",
@@ -158,7 +160,7 @@ def check_configuration_references(document: Document, location: str, findings: 
                         f"setting refers to undefined parameter {setting.get('parameter')!r}",
                     )
                 )
-            if setting.get("schema") not in schema_names:
+            if not _among(setting.get("schema"), schema_names):
                 findings.add(
                     make_finding(
                         "APPD-108",
@@ -168,15 +170,22 @@ def check_configuration_references(document: Document, location: str, findings: 
                 )
 
 
+def _list(value: Any) -> list[Any]:
+    """A list the schema allows here; anything else (the schema reports it) as an empty one."""
+    return value if isinstance(value, list) else []
+
+
+def _among(value: Any, names: Collection[Any]) -> bool:
+    """``value in names`` for any value of a hostile document (a list is unhashable, and no name)."""
+    return isinstance(value, Hashable) and not isinstance(value, tuple) and value in names
+
+
 def check_other_architecture_described(document: Document, location: str, findings: Findings) -> None:
     """APPD-009: a profile whose architectures include 'other' describes the architecture."""
     for index, profile in profiles(document):
         constraints = profile.get("deviceConstraints")
-        cpu = (
-            ((constraints or {}).get("capacityRequirements") or {}).get("cpu")
-            if isinstance(constraints, dict)
-            else None
-        )
+        capacity = constraints.get("capacityRequirements") if isinstance(constraints, dict) else None
+        cpu = capacity.get("cpu") if isinstance(capacity, dict) else None
         architectures = cpu.get("architectures") if isinstance(cpu, dict) else None
         if (
             isinstance(architectures, list)
@@ -235,11 +244,9 @@ def check_capacity_not_restated(document: Document, location: str, findings: Fin
             if isinstance(capacity, dict)
             else set()
         )
-        for rule in constraints.get("eligibilityRules") or []:
+        for rule in _list(constraints.get("eligibilityRules")):
             selector = rule.get("propertySelector") if isinstance(rule, dict) else None
-            for expression in (
-                (selector or {}).get("matchExpressions") or [] if isinstance(selector, dict) else []
-            ):
+            for expression in _list(selector.get("matchExpressions")) if isinstance(selector, dict) else []:
                 key = expression.get("key") if isinstance(expression, dict) else None
                 if isinstance(key, str) and "/" + key.lstrip("/").split("/")[0] in pointers:
                     findings.add(
@@ -259,7 +266,7 @@ def check_custom_profile_targets_labels(document: Document, location: str, findi
             continue
         constraints = profile.get("deviceConstraints")
         rules = constraints.get("eligibilityRules") if isinstance(constraints, dict) else None
-        if not any(isinstance(r, dict) and r.get("labelSelector") for r in rules or []):
+        if not any(isinstance(r, dict) and r.get("labelSelector") for r in _list(rules)):
             findings.add(
                 make_finding(
                     "APPD-006",

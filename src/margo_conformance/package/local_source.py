@@ -30,14 +30,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .._internal import tar_safety
+from .._internal import bounded, tar_safety
 from .._internal.archive_builder import pack_directory
+from .._internal.safe_paths import plain_name, resolves_inside
 from ..errors import InputError
 from ..findings import Findings
 from ..registry import make_finding
-from .description import SAFE_LOADER
+from .description import DESCRIPTION_LIMITS
 from .model import ComponentArtifact, LoadedPackage
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -109,8 +108,10 @@ def _single_top(tar: tarfile.TarFile) -> str | None:
 def _yaml_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> Any:
     handle = tar.extractfile(member) if member.size <= MAX_PROBE_BYTES else None
     try:
-        return yaml.load(handle.read(), Loader=SAFE_LOADER) if handle else None
-    except yaml.YAMLError:
+        return (
+            bounded.load_yaml(handle.read(), where=member.name, limits=DESCRIPTION_LIMITS) if handle else None
+        )
+    except bounded.UntrustedInput:
         return None
 
 
@@ -142,8 +143,8 @@ def _chart_name_in(data: bytes) -> str | None:
 def _chart_name(document: Any) -> str | None:
     if isinstance(document, str):
         try:
-            document = yaml.load(document, Loader=SAFE_LOADER)
-        except yaml.YAMLError:
+            document = bounded.load_yaml(document, where=CHART_FILE, limits=DESCRIPTION_LIMITS)
+        except bounded.UntrustedInput:
             return None
     name = document.get("name") if isinstance(document, dict) else None
     return name if isinstance(name, str) and name else None
@@ -216,15 +217,17 @@ def _read_package_files(root: Path, *, exclude: set[str]) -> dict[str, bytes]:
 def _local_components(root: Path, description_text: str) -> list[ComponentArtifact]:
     """The components the description declares, with their archives where components/ holds them."""
     try:
-        document = yaml.load(description_text, Loader=SAFE_LOADER)
-    except yaml.YAMLError:
+        document = bounded.load_yaml(description_text, where="description", limits=DESCRIPTION_LIMITS)
+    except bounded.UntrustedInput:
         return []  # the description checks report the YAML error
     artifacts: list[ComponentArtifact] = []
-    for profile in document.get("deploymentProfiles") or [] if isinstance(document, dict) else []:
+    profiles = document.get("deploymentProfiles") if isinstance(document, dict) else None
+    for profile in profiles if isinstance(profiles, list) else []:  # the schema reports other shapes
         if not isinstance(profile, dict):
             continue
         kind = str(profile.get("type"))
-        for component in profile.get("components") or []:
+        items = profile.get("components")
+        for component in items if isinstance(items, list) else []:
             name = component.get("name") if isinstance(component, dict) else None
             if not isinstance(name, str):
                 continue
@@ -243,17 +246,19 @@ def component_archive(
     root: Path, name: str, kind: str, *, revision: object = None
 ) -> tuple[Path, bytes | None]:
     """The archive file of a component (``<name>.<suffix>``, else ``<name>-<revision>.<suffix>``), else
-    its source folder packed, else nothing."""
+    its source folder packed, else nothing. Names from the package never lead outside it."""
+    if not plain_name(name):  # '../../etc/ssl' names no file of the package (the schema reports it)
+        return root / "components", None
     suffix = ARTIFACT_SUFFIX.get(kind, "")
     archive = root / "components" / f"{name}{suffix}"
     candidates = [archive]
-    if isinstance(revision, (str, int, float)) and str(revision).strip():
+    if isinstance(revision, (str, int, float)) and plain_name(f"{name}-{str(revision).strip()}{suffix}"):
         candidates.append(root / "components" / f"{name}-{str(revision).strip()}{suffix}")
     folder = root / "components" / name
     for candidate in candidates:
-        if kind in ARTIFACT_SUFFIX and candidate.is_file():
+        if kind in ARTIFACT_SUFFIX and candidate.is_file() and resolves_inside(root, candidate):
             return candidate, _read_bytes(candidate)
-    if kind in ARTIFACT_SUFFIX and folder.is_dir():
+    if kind in ARTIFACT_SUFFIX and folder.is_dir() and resolves_inside(root, folder):
         return folder, pack_directory(folder, top=name)
     return archive, None
 

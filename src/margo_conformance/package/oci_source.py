@@ -40,14 +40,12 @@ be fetched (registry unreachable, refused, timed out; a 404 from a ``--resolve``
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
+from .._internal import bounded
 from .._internal.oci import (
     EMPTY_DESCRIPTOR,
     HELM_CHART,
@@ -67,6 +65,7 @@ from .._internal.oci import (
 from ..errors import EnvironmentProblem, InputError, MargoError, UsageError
 from ..findings import Findings
 from ..registry import make_finding
+from .description import DESCRIPTION_LIMITS
 from .model import ComponentArtifact, LoadedPackage
 
 # -- Margo media types and annotations (P-REG, SUP-01) ------------------------------------------------
@@ -339,8 +338,8 @@ class _Loader:
 
     def _parse_manifest(self, body: bytes, media_type: str, location: str) -> dict[str, Any] | None:
         try:
-            manifest = json.loads(body)
-        except ValueError:  # also UnicodeDecodeError
+            manifest = bounded.load_json(body, where=location)
+        except bounded.UntrustedInput:  # also not UTF-8, too deep, NaN
             manifest = None
         if not isinstance(manifest, dict):
             self.add("REG-007", location, "the package manifest is not a JSON object")
@@ -413,8 +412,8 @@ class _Loader:
             return None
         package.description_text = data.decode("utf-8", errors="replace")
         try:
-            return yaml.safe_load(package.description_text)
-        except yaml.YAMLError:
+            return bounded.load_yaml(package.description_text, where="description", limits=DESCRIPTION_LIMITS)
+        except bounded.UntrustedInput:
             return None  # the description checks report it
 
     def _load_resources(
@@ -570,8 +569,8 @@ class _Loader:
         self, body: bytes, media_type: str, ref: OciReference, shape_req: str
     ) -> dict[str, Any] | None:
         try:
-            manifest = json.loads(body)
-        except ValueError:  # also UnicodeDecodeError
+            manifest = bounded.load_json(body, where=str(ref))
+        except bounded.UntrustedInput:  # also not UTF-8, too deep, NaN
             manifest = None
         if not isinstance(manifest, dict) or media_type == OCI_INDEX or "manifests" in manifest:
             self.add(

@@ -15,14 +15,12 @@ with the requirement its ``Rule`` names:
 from __future__ import annotations
 
 import datetime
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from .._internal import bounded
 from .._internal.oci import DigestMismatch, OciClient, OciReference
 from ..errors import InputError, MargoError, UsageError
 from ..findings import Findings, Level
@@ -160,10 +158,10 @@ def description_layer(client: OciClient, ref: OciReference) -> bytes:
     a consumer that verified ``ref@digest`` reads what it verified."""
     body, _, _ = client.get_manifest(ref.repository, ref.reference)
     try:
-        layers = json.loads(body).get("layers") or []
+        layers = bounded.load_json(body, where=str(ref)).get("layers") or []
         layer = next(x for x in layers if x.get("mediaType") == DESCRIPTION_MEDIA_TYPE)
         digest = str(layer["digest"])
-    except (ValueError, AttributeError, TypeError, KeyError, StopIteration):
+    except (bounded.UntrustedInput, AttributeError, TypeError, KeyError, StopIteration):
         raise InputError("no readable description layer") from None
     return client.get_blob(ref.repository, digest, max_bytes=MAX_DESCRIPTION_BYTES)
 
@@ -171,8 +169,8 @@ def description_layer(client: OciClient, ref: OciReference) -> bytes:
 def _description(client: OciClient, ref: OciReference) -> Any:
     data = description_layer(client, ref)
     try:
-        return yaml.safe_load(data)
-    except yaml.YAMLError:
+        return bounded.load_yaml(data, where=str(ref), limits=bounded.Limits(str_keys=False))
+    except bounded.UntrustedInput:
         raise InputError("no readable description layer") from None
 
 

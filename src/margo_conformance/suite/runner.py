@@ -23,10 +23,11 @@ from typing import Any
 import yaml
 
 from .._internal.processes import tied_to_parent
-from ..errors import EnvironmentProblem, UsageError
+from ..errors import EnvironmentProblem, InternalError, UsageError
 from ..paths import suite_root
 
-PYTEST_USAGE_ERRORS = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no scenario selected"}
+PYTEST_USAGE_ERRORS = {2: "interrupted", 4: "usage error", 5: "no scenario selected"}
+PYTEST_INTERNAL_ERROR = 3
 
 STOP_GRACE_S = 60.0  # for the run's own clean-up after SIGTERM
 QUIET_NOTE_S = 30.0  # a silence this long is explained on the console (and in run.log)
@@ -109,6 +110,12 @@ def run_suite(
         command.append("--margo-faults-off")
     command += list(pytest_args)
     exit_code = _run_logged(command, reports / "run.log", echo=echo, timeout_s=timeout_s, cwd=root)
+    if exit_code == PYTEST_INTERNAL_ERROR or exit_code < 0:
+        what = "internal error" if exit_code == PYTEST_INTERNAL_ERROR else f"killed by signal {-exit_code}"
+        raise InternalError(
+            f"the scenario run crashed ({what}): {_reason(reports / 'run.log')} "
+            f"(full log: {reports / 'run.log'})"
+        )
     if exit_code in PYTEST_USAGE_ERRORS:
         raise EnvironmentProblem(
             f"the scenario run stopped ({PYTEST_USAGE_ERRORS[exit_code]}): {_reason(reports / 'run.log')} "
@@ -225,5 +232,5 @@ def _reason(log: Path) -> str:
 def _conformant(results: Path) -> bool:
     try:
         return bool(yaml.safe_load(results.read_text(encoding="utf-8"))["summary"]["conformant"])
-    except (OSError, KeyError, TypeError, yaml.YAMLError):
-        return False
+    except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:  # no verdict was written: not a verdict
+        raise InternalError(f"the scenario run wrote no readable {results}: {type(exc).__name__}") from None

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from .. import __version__
+from .._internal import bounded
 from .._internal.compression import GZIP_WBITS, RAW_WBITS, ZLIB_WBITS, inflate
 from ..pki import SpiffeId, SvidFiles
 from ..pki.ids import SvidError
@@ -101,9 +102,11 @@ class Exchange:
         """The decoded body parsed as JSON; AssertionError (with the transcript) if it is not JSON."""
         data = self.decoded_body()
         try:
-            return json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise AssertionError(f"the response body is not JSON ({exc})\n{self.transcript()}") from None
+            return bounded.load_json(data, where="the response body", limits=bounded.HTTP_BODY_LIMITS)
+        except bounded.UntrustedInput as exc:
+            raise AssertionError(
+                f"the response body is not JSON ({exc.problem})\n{self.transcript()}"
+            ) from None
 
     def transcript(self) -> str:
         """Request and response as a person reads them: headers (secrets redacted), body excerpts ≤ 2 KiB."""

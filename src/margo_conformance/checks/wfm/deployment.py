@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import yaml
-
+from ..._internal import bounded
 from ...schemas import EXTENSION_NAME
 from ._common import document_fail, schema_problems, short
 
@@ -54,9 +53,9 @@ def _parsed(document: Deployment) -> dict[str, Any]:
     if not isinstance(document, bytes):
         return dict(document)
     try:
-        parsed = yaml.safe_load(document)
-    except yaml.YAMLError as exc:
-        raise document_fail("ADEP-103", f"the deployment is not YAML: {exc}", document) from None
+        parsed = bounded.load_yaml(document, where="deployment", limits=bounded.HTTP_BODY_LIMITS)
+    except bounded.UntrustedInput as exc:
+        raise document_fail("ADEP-103", f"the deployment is not YAML: {exc.problem}", document) from None
     if not isinstance(parsed, dict):
         raise document_fail("ADEP-103", "the deployment YAML is not a mapping", document)
     return parsed

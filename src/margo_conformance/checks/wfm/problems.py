@@ -4,10 +4,10 @@ including the SHOULD form of a policy denial (API-SEC-008, errata INC-001/INC-12
 from __future__ import annotations
 
 import email.utils
-import json
 from collections.abc import Mapping
 from typing import Any
 
+from ..._internal import bounded
 from ...wfm.client import PROBLEM_JSON, PROBLEM_TYPE_BASE, Exchange
 from ._common import (
     DELTA_SECONDS,
@@ -116,9 +116,9 @@ def ensure_problem_media_type(exchange: Exchange) -> None:
 
 def _problem_document(exchange: Exchange) -> dict[str, Any]:
     try:
-        document = json.loads(exchange.decoded_body())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise fail(exchange, "API-ERR-001", f"the problem body is not JSON ({exc})") from None
+        document = bounded.load_json(exchange.decoded_body(), where="body", limits=bounded.HTTP_BODY_LIMITS)
+    except bounded.UntrustedInput as exc:
+        raise fail(exchange, "API-ERR-001", f"the problem body is not JSON ({exc.problem})") from None
     if not isinstance(document, dict):
         raise fail(exchange, "API-ERR-001", "the problem body is not a JSON object")
     return document

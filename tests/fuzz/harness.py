@@ -52,8 +52,8 @@ def without_compose_binary() -> None:
 def judge_answer(raw: bytes) -> None:
     """Every WFM check that reads an answer, on one raw HTTP answer: each must end in a pass, a fail
     (AssertionError) or blocked (``MargoError``), never another exception."""
+    from margo_conformance.checks import wfm as checks
     from margo_conformance.errors import MargoError
-    from margo_conformance.wfm import checks
     from margo_conformance.wfm.client import Exchange
 
     head, _, body = raw.partition(b"\r\n\r\n")

@@ -462,9 +462,9 @@ def _coerce(value: str, spec: dict[str, Any], variable: str) -> Any:
 
 def _check_subjects(sut: Sut, origin: _Origin, environ: Mapping[str, str]) -> None:
     """What can be known before any scenario runs; the first mistake found is the one message."""
-    if sut.package is None and sut.wfm is None and sut.device is None:
+    if sut.package is None and sut.wfm is None and sut.device is None and sut.mis is None:
         raise UsageError(
-            f"{origin.path}: the SUT declares no subject under test; add a package:, wfm: or device: "
+            f"{origin.path}: the SUT declares no subject under test; add a package:, wfm:, device: or mis: "
             "section (README.md shows one for each)"
         )
     if sut.package is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,6 @@ from test_cli import assert_usage_error, free_port, invoke, run_cli, silent_regi
 
 from margo_conformance._internal.local_registry import LocalRegistry
 from margo_conformance._internal.oci import OciClient, OciReference
-from margo_conformance.errors import EnvironmentProblem
 from margo_conformance.package.publish import PublishedPackage, publish_package
 from margo_conformance.signing.envelope import MAX_ENVELOPE_BYTES
 from margo_conformance.signing.fixtures import Signer, SigningPki
@@ -57,15 +56,6 @@ def material(tmp_path_factory: pytest.TempPathFactory) -> Material:
         policies[level] = folder / f"{level}.json"
         policies[level].write_text(json.dumps(policy_data(level=level, scopes=["*"])), encoding="utf-8")
     return Material(key, chain, store, policies)
-
-
-@pytest.fixture(scope="module")
-def registry() -> Iterator[LocalRegistry]:
-    try:
-        with LocalRegistry() as running:
-            yield running
-    except EnvironmentProblem as exc:
-        pytest.skip(f"no local OCI registry: {exc}")
 
 
 @pytest.fixture

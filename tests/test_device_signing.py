@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from margo_conformance.checks import device as checks
 from margo_conformance.device.apps import AppRequest, PublishedApp, publish_app
 from margo_conformance.device.launchers import CommandLauncher, LaunchFacts, ReferenceLauncher
 from margo_conformance.device.signing import DeviceSignatures, compose_archives
-from margo_conformance.errors import EnvironmentProblem, UsageError
+from margo_conformance.errors import UsageError
 from margo_conformance.reference.device import runtime_compose
 from margo_conformance.reference.device.faults import FaultSet
 from margo_conformance.reference.device.runtime_compose import ComponentFailure, ComposeRuntime
@@ -129,15 +128,6 @@ def test_a_refusal_is_a_failed_report_in_any_words() -> None:
 
 
 # -- the runtime against a registry ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def registry() -> Iterator[LocalRegistry]:
-    try:
-        with LocalRegistry() as running:
-            yield running
-    except EnvironmentProblem as exc:
-        pytest.skip(f"no local OCI registry: {exc}")
 
 
 @pytest.fixture(scope="module")

@@ -58,7 +58,7 @@ def second_unaccepted_client(conversation: Conversation) -> None:
 
 @given("the operator retired the client")
 def retired_client(conversation: Conversation) -> None:
-    conversation.subject.provisioner.retire_client(conversation.party("client").spiffe_id)
+    conversation.retire("client")
 
 
 @given("a WFM client accepted by the WFM that trusts only the bundle's anchors")
@@ -66,9 +66,8 @@ def client_with_anchors_only(conversation: Conversation) -> None:
     conversation.add_client("client")  # the suite's clients never hold intermediates: only bundle.pem
 
 
-@given("a WFM client accepted by the WFM that offers only TLS 1.1")
+@given("the client offers only TLS 1.1")
 def client_offering_tls11(conversation: Conversation) -> None:
-    conversation.add_client("client")
     conversation.offer_only_tls11()
 
 
@@ -320,24 +319,24 @@ def lists_none_of_others(conversation: Conversation) -> None:
 
 @then("the WFM refuses the connection")
 def wfm_refuses(conversation: Conversation) -> None:
-    checks.ensure_refused(conversation.last)
+    checks.ensure_refused(conversation.last, control=conversation.control)
 
 
 @then("the WFM does not serve the client")
 @then("the WFM does not serve the second client")
 @then("the WFM does not serve the impersonator")
 def wfm_does_not_serve(conversation: Conversation) -> None:
-    checks.ensure_not_served(conversation.last)
+    checks.ensure_not_served(conversation.last, control=conversation.control)
 
 
 @then(parsers.re(r'a refusal over HTTP is 403 with the problem "(?P<problem>[^"]+)"'))
 def refusal_form(conversation: Conversation, problem: str) -> None:
-    checks.ensure_http_refusal_form(conversation.last, problem)
+    checks.ensure_http_refusal_form(conversation.last, problem, control=conversation.control)
 
 
 @then(parsers.parse('a refusal over HTTP is 403 with the problem "{problem}" or "{other}"'))
 def refusal_form_either(conversation: Conversation, problem: str, other: str) -> None:
-    checks.ensure_http_refusal_form(conversation.last, problem, other)
+    checks.ensure_http_refusal_form(conversation.last, problem, other, control=conversation.control)
 
 
 @then(

@@ -10,6 +10,9 @@ Feature: Who may talk to a WFM
 
   @req:API-SEC-002 @req:API-SEC-001 @level:must @profile:core @negative
   Scenario: A client without a certificate is not served
+    Given a WFM client accepted by the WFM
+    When the client asks for its desired state
+    Then the WFM answers with a State Manifest
     Given a WFM client without a certificate
     When the client asks for its desired state
     Then the WFM does not serve the client
@@ -57,8 +60,11 @@ Feature: Who may talk to a WFM
 
   @req:API-SEC-008 @level:should @profile:core @negative
   Scenario: A client the operator never accepted is told so with a 403 not-authorized problem
-    Given a WFM client with a valid SVID that the WFM has not accepted
+    Given a WFM client accepted by the WFM
     When the client asks for its desired state
+    Then the WFM answers with a State Manifest
+    Given a second WFM client with a valid SVID that the WFM has not accepted
+    When the second client asks for its desired state
     Then a refusal over HTTP is 403 with the problem "not-authorized"
 
   @req:API-SEC-007 @level:must @profile:core @negative
@@ -73,7 +79,9 @@ Feature: Who may talk to a WFM
   @req:API-SEC-008 @level:should @profile:core @negative
   Scenario: A retired client is told so with a 403 not-authorized problem
     Given a WFM client accepted by the WFM
-    And the operator retired the client
+    When the client asks for its desired state
+    Then the WFM answers with a State Manifest
+    Given the operator retired the client
     When the client asks for its desired state
     Then a refusal over HTTP is 403 with the problem "not-authorized" or "wfm-client-relationship-retired"
 
@@ -91,7 +99,10 @@ Feature: Who may talk to a WFM
 
   @req:TLS-005 @level:must @profile:core @negative
   Scenario: A client that offers only TLS 1.1 is refused
-    Given a WFM client accepted by the WFM that offers only TLS 1.1
+    Given a WFM client accepted by the WFM
+    When the client asks for its desired state
+    Then the WFM answers with a State Manifest
+    Given the client offers only TLS 1.1
     When the client asks for its desired state
     Then the WFM refuses the connection
 

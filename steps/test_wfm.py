@@ -31,6 +31,11 @@ def accepted_client(conversation: Conversation) -> None:
     conversation.add_client("client")
 
 
+@given("the WFM serves an accepted client its desired state")
+def positive_control(conversation: Conversation) -> None:
+    conversation.serve_control()
+
+
 @given("another WFM client accepted by the WFM")
 def another_accepted_client(conversation: Conversation) -> None:
     conversation.add_client("other client")
@@ -88,8 +93,8 @@ def _report_capabilities(
     conversation: Conversation, role: str, device_id: str, *, expect_success: bool
 ) -> Exchange:
     exchange = conversation.party(role).client.put_capabilities(device_id, make_capabilities(device_id))
-    if expect_success and exchange.status not in (200, 201):
-        raise Blocked(f"could not register device {device_id!r} (precondition):\n{exchange.transcript()}")
+    if expect_success:
+        conversation.establish(exchange, f"could not register device {device_id!r} (precondition)")
     return exchange
 
 
@@ -255,6 +260,13 @@ def report_status(conversation: Conversation, state: str) -> None:
     _report_status(conversation, "client", "client", state)
 
 
+@given(parsers.parse('the WFM accepted the status "{state}" of the client\'s first deployment'))
+def status_control(conversation: Conversation, state: str) -> None:
+    conversation.establish(
+        _report_status(conversation, "client", "client", state), "the positive control failed"
+    )
+
+
 @when(parsers.parse('the other client reports the status "{state}" of its first deployment'))
 def other_reports_status(conversation: Conversation, state: str) -> None:
     _report_status(conversation, "other client", "other client", state)
@@ -265,7 +277,7 @@ def report_others_status(conversation: Conversation, state: str) -> None:
     _report_status(conversation, "client", "other client", state)
 
 
-def _report_status(conversation: Conversation, reporter: str, owner: str, state: str) -> None:
+def _report_status(conversation: Conversation, reporter: str, owner: str, state: str) -> Exchange:
     """``reporter`` posts a status for ``owner``'s first deployment, adopting ``owner``'s manifest."""
     first, version = (
         conversation.first_deployment(owner),
@@ -277,7 +289,7 @@ def _report_status(conversation: Conversation, reporter: str, owner: str, state:
         state=state,
         components=_components(conversation),
     )
-    conversation.party(reporter).client.post_status(first["deploymentId"], document)
+    return conversation.party(reporter).client.post_status(first["deploymentId"], document)
 
 
 @when("the client reports a status body that is not JSON for its first deployment")

@@ -20,6 +20,11 @@ from .client import Exchange, VirtualClient
 from .subject import WfmSubject
 
 
+def served(exchange: Exchange | None) -> bool:
+    """The WFM answered with a success (2xx)."""
+    return exchange is not None and exchange.status is not None and 200 <= exchange.status < 300
+
+
 @dataclass
 class Deployed:
     package: str
@@ -59,8 +64,8 @@ class Conversation:
     parties: dict[str, Party] = field(default_factory=dict)  # "client" / "other client"
     exchanges: list[Exchange] = field(default_factory=list)
     deployed: list[Deployed] = field(default_factory=list)
-    # The positive control: a trusted party's request for its desired state (the first served one, else
-    # the last tried). Refusal checks count a refusal only when this was served (issue 15).
+    # The positive control: a trusted party's request served in this scenario (else the last tried).
+    # Refusal checks count a refusal only when this was served (issue 15).
     control: Exchange | None = None
 
     # -- who talks -------------------------------------------------------------------------------
@@ -193,7 +198,30 @@ class Conversation:
         if exchange.status == 200:
             with contextlib.suppress(AssertionError):  # the checks report an unparseable body
                 party.manifests.append(exchange.json())
-        if party.trusted and (self.control is None or self.control.status != 200):
+        if party.trusted and not served(self.control):
+            self.control = exchange
+        return exchange
+
+    def serve_control(self, role: str = "client") -> Exchange:
+        """The positive control of a negative scenario: an accepted, unflawed client (the scenario's own,
+        or a new one) is served its desired state over the default connection set-up. Not served, the
+        scenario is Blocked: a refusal that follows would prove nothing (issue 15)."""
+        if role not in self.parties:
+            self.add_client(role)
+        exchange = self.ask_for_desired_state(role)
+        if not self.party(role).manifests:
+            raise Blocked(
+                "the positive control failed: the WFM did not serve an accepted client its desired "
+                f"state:\n{exchange.transcript()}"
+            )
+        return self.establish(exchange, "the positive control failed")
+
+    def establish(self, exchange: Exchange, reason: str) -> Exchange:
+        """A precondition exchange of a trusted client: served (2xx), it is the scenario's positive
+        control (if none was yet); not served, the scenario is Blocked with ``reason``."""
+        if not served(exchange):
+            raise Blocked(f"{reason}:\n{exchange.transcript()}")
+        if not served(self.control):
             self.control = exchange
         return exchange
 

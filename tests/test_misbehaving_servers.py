@@ -16,14 +16,17 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
 
+from margo_conformance.errors import Blocked
 from margo_conformance.pki import Pki
 from margo_conformance.pki.tls import server_context
 from margo_conformance.suite.runner import run_suite
+from margo_conformance.wfm.client import Exchange
+from margo_conformance.wfm.conversation import Conversation, served
 
 TIMEOUT_S = 0.3  # the SUT's request timeout: what bounds the server that never answers
 RUN_BOUND_S = 60.0
@@ -147,3 +150,18 @@ def test_a_server_that_serves_nothing_passes_nothing(
     assert passed == [], f"{server.behaviour}: scenarios passed against a server that serves nothing"
     assert not conformant and not summary["conformant"]
     assert summary["eligible_for_certification"] is False
+
+
+def test_a_precondition_not_served_blocks_and_the_first_served_one_is_the_control() -> None:
+    conversation = Conversation(subject=cast(Any, None), packages=Path("."))
+    reset = Exchange(
+        "GET", "/api/v1/deployments", (), b"", None, (), b"", "connection reset", None, None, 0.1
+    )
+    with pytest.raises(Blocked, match="(?s)the positive control failed:\n.*connection reset"):
+        conversation.establish(reset, "the positive control failed")
+    assert conversation.control is None
+    ok = Exchange("PUT", "/api/v1/capabilities/edge-1", (), b"", 201, (), b"", None, "TLSv1.3", None, 0.1)
+    assert conversation.establish(ok, "unused") is ok and conversation.control is ok
+    conversation.establish(Exchange("GET", "/x", (), b"", 200, (), b"", None, "TLSv1.3", None, 0.1), "unused")
+    assert conversation.control is ok  # the first served exchange stays the control
+    assert not served(reset) and served(ok)

@@ -171,4 +171,4 @@ def tls13(visit: Visit) -> None:
 
 @then("the identity service refuses the connection")
 def refused(visit: Visit) -> None:
-    checks.ensure_refused(visit.last, "TLS-005")
+    checks.ensure_refused(visit.last, "TLS-005", control=visit.control)

@@ -31,6 +31,11 @@ def accepted_client(conversation: Conversation) -> None:
     conversation.add_client("client")
 
 
+@given("the WFM serves an accepted client its desired state")
+def positive_control(conversation: Conversation) -> None:
+    conversation.serve_control()
+
+
 @given("another WFM client accepted by the WFM")
 def another_accepted_client(conversation: Conversation) -> None:
     conversation.add_client("other client")
@@ -58,7 +63,7 @@ def second_unaccepted_client(conversation: Conversation) -> None:
 
 @given("the operator retired the client")
 def retired_client(conversation: Conversation) -> None:
-    conversation.subject.provisioner.retire_client(conversation.party("client").spiffe_id)
+    conversation.retire("client")
 
 
 @given("a WFM client accepted by the WFM that trusts only the bundle's anchors")
@@ -66,9 +71,8 @@ def client_with_anchors_only(conversation: Conversation) -> None:
     conversation.add_client("client")  # the suite's clients never hold intermediates: only bundle.pem
 
 
-@given("a WFM client accepted by the WFM that offers only TLS 1.1")
+@given("the client offers only TLS 1.1")
 def client_offering_tls11(conversation: Conversation) -> None:
-    conversation.add_client("client")
     conversation.offer_only_tls11()
 
 
@@ -89,8 +93,8 @@ def _report_capabilities(
     conversation: Conversation, role: str, device_id: str, *, expect_success: bool
 ) -> Exchange:
     exchange = conversation.party(role).client.put_capabilities(device_id, make_capabilities(device_id))
-    if expect_success and exchange.status not in (200, 201):
-        raise Blocked(f"could not register device {device_id!r} (precondition):\n{exchange.transcript()}")
+    if expect_success:
+        conversation.establish(exchange, f"could not register device {device_id!r} (precondition)")
     return exchange
 
 
@@ -256,6 +260,13 @@ def report_status(conversation: Conversation, state: str) -> None:
     _report_status(conversation, "client", "client", state)
 
 
+@given(parsers.parse('the WFM accepted the status "{state}" of the client\'s first deployment'))
+def status_control(conversation: Conversation, state: str) -> None:
+    conversation.establish(
+        _report_status(conversation, "client", "client", state), "the positive control failed"
+    )
+
+
 @when(parsers.parse('the other client reports the status "{state}" of its first deployment'))
 def other_reports_status(conversation: Conversation, state: str) -> None:
     _report_status(conversation, "other client", "other client", state)
@@ -266,7 +277,7 @@ def report_others_status(conversation: Conversation, state: str) -> None:
     _report_status(conversation, "client", "other client", state)
 
 
-def _report_status(conversation: Conversation, reporter: str, owner: str, state: str) -> None:
+def _report_status(conversation: Conversation, reporter: str, owner: str, state: str) -> Exchange:
     """``reporter`` posts a status for ``owner``'s first deployment, adopting ``owner``'s manifest."""
     first, version = (
         conversation.first_deployment(owner),
@@ -278,7 +289,7 @@ def _report_status(conversation: Conversation, reporter: str, owner: str, state:
         state=state,
         components=_components(conversation),
     )
-    conversation.party(reporter).client.post_status(first["deploymentId"], document)
+    return conversation.party(reporter).client.post_status(first["deploymentId"], document)
 
 
 @when("the client reports a status body that is not JSON for its first deployment")
@@ -320,24 +331,24 @@ def lists_none_of_others(conversation: Conversation) -> None:
 
 @then("the WFM refuses the connection")
 def wfm_refuses(conversation: Conversation) -> None:
-    checks.ensure_refused(conversation.last)
+    checks.ensure_refused(conversation.last, control=conversation.control)
 
 
 @then("the WFM does not serve the client")
 @then("the WFM does not serve the second client")
 @then("the WFM does not serve the impersonator")
 def wfm_does_not_serve(conversation: Conversation) -> None:
-    checks.ensure_not_served(conversation.last)
+    checks.ensure_not_served(conversation.last, control=conversation.control)
 
 
 @then(parsers.re(r'a refusal over HTTP is 403 with the problem "(?P<problem>[^"]+)"'))
 def refusal_form(conversation: Conversation, problem: str) -> None:
-    checks.ensure_http_refusal_form(conversation.last, problem)
+    checks.ensure_http_refusal_form(conversation.last, problem, control=conversation.control)
 
 
 @then(parsers.parse('a refusal over HTTP is 403 with the problem "{problem}" or "{other}"'))
 def refusal_form_either(conversation: Conversation, problem: str, other: str) -> None:
-    checks.ensure_http_refusal_form(conversation.last, problem, other)
+    checks.ensure_http_refusal_form(conversation.last, problem, other, control=conversation.control)
 
 
 @then(

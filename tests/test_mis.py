@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -176,8 +177,17 @@ def test_a_404_problem_passes_and_an_html_404_fails() -> None:
 def test_tls_checks() -> None:
     checks.ensure_tls_version(exchange(body={}), "TLSv1.3", "TLS-003")
     fails("TLS-003", checks.ensure_tls_version, exchange(body={}, tls="TLSv1.2"), "TLSv1.3", "TLS-003")
-    checks.ensure_refused(exchange(None, refused="TLS handshake failed: protocol version"), "TLS-005")
-    assert "TLSv1.1" in fails("TLS-005", checks.ensure_refused, exchange(body={}, tls="TLSv1.1"), "TLS-005")
+    served = exchange(body={})
+    checks.ensure_refused(
+        exchange(None, refused="TLS handshake failed: protocol version"), "TLS-005", control=served
+    )
+    tls11 = exchange(body={}, tls="TLSv1.1")
+    refused = functools.partial(checks.ensure_refused, control=served)
+    assert "TLSv1.1" in fails("TLS-005", refused, tls11, "TLS-005")
+    reset = exchange(None, refused="connection reset")
+    for control in (None, exchange(500, body={})):  # issue 15: no served control, no refusal to count
+        with pytest.raises(Blocked, match="positive control failed"):
+            checks.ensure_refused(reset, "TLS-005", control=control)
 
 
 def test_consistency_checks(pki: Pki) -> None:

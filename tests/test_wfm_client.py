@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import gzip
 import hashlib
 import io
@@ -76,6 +77,9 @@ def exchange(
         0.01,
         anomaly,
     )
+
+
+SERVED = exchange(200)  # a served positive control (issue 15)
 
 
 def refused(reason: str) -> Exchange:
@@ -196,56 +200,71 @@ def test_ensure_answered_and_tls_version() -> None:
 
 
 def test_ensure_refused() -> None:
-    checks.ensure_refused(refused("TLS handshake failed: the WFM sent alert 'certificate required'"))
-    checks.ensure_refused(refused("connection closed before any response"))
-    checks.ensure_refused(refused("connection reset"))
-    fails(checks.ensure_refused, exchange(200), match="API-SEC-002/WIP-005: .* answered HTTP 200")
-    fails(checks.ensure_refused, refused("timed out after 1 s"), match="hanging connection is not a refusal")
+    checks.ensure_refused(
+        refused("TLS handshake failed: the WFM sent alert 'certificate required'"), control=SERVED
+    )
+    checks.ensure_refused(refused("connection closed before any response"), control=SERVED)
+    checks.ensure_refused(refused("connection reset"), control=SERVED)
+    fails(
+        checks.ensure_refused,
+        exchange(200),
+        control=SERVED,
+        match="API-SEC-002/WIP-005: .* answered HTTP 200",
+    )
+    fails(
+        checks.ensure_refused,
+        refused("timed out after 1 s"),
+        control=SERVED,
+        match="hanging connection is not a refusal",
+    )
     with pytest.raises(Blocked):
         checks.ensure_refused(
-            refused("TLS handshake failed: the suite's client rejected the WFM's certificate")
+            refused("TLS handshake failed: the suite's client rejected the WFM's certificate"), control=SERVED
         )
 
 
+def test_a_refusal_without_a_served_control_is_blocked() -> None:
+    """Issue 15: a WFM that resets every connection 'refuses' every flawed client; without a served
+    positive control in the same scenario the refusal proves nothing."""
+    reset = refused("connection reset")
+    for check in (checks.ensure_refused, checks.ensure_not_served):
+        with pytest.raises(Blocked, match="positive control failed: no accepted client"):
+            check(reset, control=None)
+        with pytest.raises(Blocked, match=r"positive control failed: .*\(connection reset\)"):
+            check(reset, control=reset)
+        with pytest.raises(Blocked, match=r"positive control failed: .*\(HTTP 503\)"):
+            check(exchange(403), control=exchange(503))
+    with pytest.raises(Blocked, match="positive control failed"):
+        checks.ensure_http_refusal_form(exchange(403), "not-authorized", control=None)
+
+
 def test_ensure_not_served() -> None:
-    checks.ensure_not_served(refused("connection reset"))
-    checks.ensure_not_served(problem_exchange(403, problem("not-authorized", 403)))
-    checks.ensure_not_served(exchange(403))  # the MUST: any 403 refuses; its form is the SHOULD (INC-125)
-    fails(checks.ensure_not_served, exchange(200), match="API-SEC-002: .*403 .*INC-125.*HTTP 200")
-    fails(checks.ensure_not_served, problem_exchange(401, problem("not-authorized", 401)), match="HTTP 401")
+    checks.ensure_not_served(refused("connection reset"), control=SERVED)
+    checks.ensure_not_served(problem_exchange(403, problem("not-authorized", 403)), control=SERVED)
+    # the MUST: any 403 refuses; its form is the SHOULD (INC-125)
+    checks.ensure_not_served(exchange(403), control=SERVED)
+    fails(
+        checks.ensure_not_served,
+        exchange(200),
+        control=SERVED,
+        match="API-SEC-002: .*403 .*INC-125.*HTTP 200",
+    )
+    fails(
+        checks.ensure_not_served,
+        problem_exchange(401, problem("not-authorized", 401)),
+        control=SERVED,
+        match="HTTP 401",
+    )
 
 
 def test_ensure_http_refusal_form() -> None:
-    checks.ensure_http_refusal_form(refused("connection reset"), "not-authorized")  # WIP-005 form
-    checks.ensure_http_refusal_form(problem_exchange(403, problem("not-authorized", 403)), "not-authorized")
+    form = functools.partial(checks.ensure_http_refusal_form, control=SERVED)
+    form(refused("connection reset"), "not-authorized")  # WIP-005 form
+    form(problem_exchange(403, problem("not-authorized", 403)), "not-authorized")
     retired = problem_exchange(403, problem("wfm-client-relationship-retired", 403))
-    checks.ensure_http_refusal_form(retired, "not-authorized", "wfm-client-relationship-retired")  # INC-001
-    fails(checks.ensure_http_refusal_form, retired, "not-authorized", match="ERR-001: .*not-authorized")
-    fails(checks.ensure_http_refusal_form, exchange(200), "not-authorized", match="expected HTTP 403")
-
-
-def test_ensure_refusal_among() -> None:
-    answers = ((400, "invalid-request"), (422, "semantic-error"))
-    checks.ensure_refusal_among(problem_exchange(400, problem("invalid-request", 400)), *answers)
-    checks.ensure_refusal_among(problem_exchange(422, problem("semantic-error", 422)), *answers)
-    fails(
-        checks.ensure_refusal_among,
-        problem_exchange(400, problem("semantic-error", 400)),
-        *answers,
-        match="ERR-001: expected HTTP 400 with a problem of type .*#invalid-request",
-    )
-    fails(checks.ensure_refusal_among, exchange(201), *answers, match="expected 400 #invalid-request or 422")
-
-
-def test_ensure_registered_problem() -> None:
-    checks.ensure_registered_problem(problem_exchange(400, problem("invalid-request", 400)))
-    blank = {"type": "about:blank", "title": "Bad Request", "status": 400}
-    fails(checks.ensure_registered_problem, problem_exchange(400, blank), match="ERR-001: .*about:blank")
-    fails(
-        checks.ensure_registered_problem,
-        problem_exchange(400, problem("semantic-error", 400)),
-        match="ERR-001: expected a registered",
-    )
+    form(retired, "not-authorized", "wfm-client-relationship-retired")  # INC-001
+    fails(form, retired, "not-authorized", match="ERR-001: .*not-authorized")
+    fails(form, exchange(200), "not-authorized", match="expected HTTP 403")
 
 
 def test_ensure_report_refused() -> None:
@@ -1112,7 +1131,7 @@ def test_client_times_out_on_a_server_that_never_answers(
         took = time.monotonic() - started
     assert ex.status is None and ex.refused == "timed out after 1 s"
     assert 0.9 <= took < 2.0 and ex.elapsed_s < 2.0
-    fails(checks.ensure_refused, ex, match="not a refusal")
+    fails(checks.ensure_refused, ex, control=SERVED, match="not a refusal")
 
 
 def test_client_bounds_a_body_that_stalls(
@@ -1141,8 +1160,8 @@ def test_client_reports_a_close_after_the_handshake(
         ex = client.get_manifest()
     assert ex.status is None and ex.refused == "connection closed before any response"
     assert ex.peer_spiffe_id == pki.wfm_spiffe_id  # the handshake itself succeeded
-    checks.ensure_refused(ex)
-    checks.ensure_not_served(ex)
+    checks.ensure_refused(ex, control=SERVED)
+    checks.ensure_not_served(ex, control=SERVED)
 
 
 def test_client_without_svid_is_refused_in_the_handshake(pki: Pki, server_tls: ssl.SSLContext) -> None:
@@ -1154,7 +1173,7 @@ def test_client_without_svid_is_refused_in_the_handshake(pki: Pki, server_tls: s
         assert server.paths == []  # nothing reached HTTP
     assert ex.status is None
     assert ex.refused is not None and ex.refused.startswith("TLS handshake failed"), ex.refused
-    checks.ensure_refused(ex)
+    checks.ensure_refused(ex, control=SERVED)
     fails(checks.ensure_status, ex, 200, match="TLS handshake failed")
 
 
@@ -1168,7 +1187,7 @@ def test_client_rejects_a_wfm_outside_its_bundle(pki: Pki, client_svid: SvidFile
         ex = client.get_manifest()
     assert ex.refused is not None and "rejected the WFM's certificate" in ex.refused
     with pytest.raises(Blocked):
-        checks.ensure_refused(ex)
+        checks.ensure_refused(ex, control=SERVED)
 
 
 def test_client_reports_an_unreachable_wfm(pki: Pki, client_svid: SvidFiles) -> None:

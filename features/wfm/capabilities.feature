@@ -19,21 +19,25 @@ Feature: Device capabilities reported to a WFM
 
   @req:CAP-102 @level:must @profile:core @negative
   Scenario: A report that is not JSON is an invalid request
+    Given the client reported the capabilities of device "edge-1"
     When the client reports a body that is not JSON for device "edge-1"
     Then the WFM answers 400 with the problem "invalid-request"
 
   @req:CAP-102 @level:must @profile:core @negative
   Scenario: A report in the old envelope is a semantic error
+    Given the client reported the capabilities of device "edge-1"
     When the client reports capabilities in the rc.1 envelope for device "edge-1"
     Then the WFM answers 422 with the problem "semantic-error"
 
   @req:CAP-102 @level:should @profile:core @negative
   Scenario: A semantic error says what is wrong
+    Given the client reported the capabilities of device "edge-1"
     When the client reports capabilities in the rc.1 envelope for device "edge-1"
     Then the problem lists the errors it found
 
   @req:CAP-008 @level:must @profile:gateway @negative
   Scenario: A child reported before its gateway is refused
+    Given the client reported the capabilities of device "edge-1"
     When the client reports the capabilities of device "gw-1/sensor-1"
     Then the WFM answers 404 with the problem "gateway-not-found"
 

@@ -23,6 +23,7 @@ Feature: Desired state served by a WFM
 
   @req:DS-003 @level:must @profile:core @negative
   Scenario: Asking only for unsupported types is refused with 406
+    Given the WFM serves an accepted client its desired state
     When the client asks for its desired state accepting only "application/json"
     Then the WFM answers 406 with the problem "server-cannot-generate-response"
 

@@ -10,16 +10,15 @@ Feature: Who may talk to a WFM
 
   @req:API-SEC-002 @req:API-SEC-001 @level:must @profile:core @negative
   Scenario: A client without a certificate is not served
-    Given a WFM client without a certificate
+    Given the WFM serves an accepted client its desired state
+    And a WFM client without a certificate
     When the client asks for its desired state
     Then the WFM does not serve the client
 
   @req:SVID-006 @req:WIP-005 @req:TLS-002 @level:must @profile:core @negative
   Scenario Outline: A client SVID that breaks the SVID profile is not served
-    Given a WFM client accepted by the WFM
-    When the client asks for its desired state
-    Then the WFM answers with a State Manifest
-    Given an impersonator of the client whose SVID has the flaw "<flaw>"
+    Given the WFM serves an accepted client its desired state
+    And an impersonator of the client whose SVID has the flaw "<flaw>"
     When the impersonator asks for its desired state
     Then the WFM does not serve the impersonator
 
@@ -33,10 +32,8 @@ Feature: Who may talk to a WFM
 
   @req:TLS-008 @level:must @profile:core @negative
   Scenario Outline: A client SVID outside its validity or trust is refused
-    Given a WFM client accepted by the WFM
-    When the client asks for its desired state
-    Then the WFM answers with a State Manifest
-    Given an impersonator of the client whose SVID has the flaw "<flaw>"
+    Given the WFM serves an accepted client its desired state
+    And an impersonator of the client whose SVID has the flaw "<flaw>"
     When the impersonator asks for its desired state
     Then the WFM does not serve the impersonator
 
@@ -48,31 +45,28 @@ Feature: Who may talk to a WFM
 
   @req:WIP-008 @level:must @profile:core @negative
   Scenario: A client the operator never accepted is not served
-    Given a WFM client accepted by the WFM
-    When the client asks for its desired state
-    Then the WFM answers with a State Manifest
-    Given a second WFM client with a valid SVID that the WFM has not accepted
+    Given the WFM serves an accepted client its desired state
+    And a second WFM client with a valid SVID that the WFM has not accepted
     When the second client asks for its desired state
     Then the WFM does not serve the second client
 
   @req:API-SEC-008 @level:should @profile:core @negative
   Scenario: A client the operator never accepted is told so with a 403 not-authorized problem
-    Given a WFM client with a valid SVID that the WFM has not accepted
-    When the client asks for its desired state
+    Given the WFM serves an accepted client its desired state
+    And a second WFM client with a valid SVID that the WFM has not accepted
+    When the second client asks for its desired state
     Then a refusal over HTTP is 403 with the problem "not-authorized"
 
   @req:API-SEC-007 @level:must @profile:core @negative
   Scenario: A retired client is not served although its SVID is still valid
-    Given a WFM client accepted by the WFM
-    When the client asks for its desired state
-    Then the WFM answers with a State Manifest
-    Given the operator retired the client
+    Given the WFM serves an accepted client its desired state
+    And the operator retired the client
     When the client asks for its desired state
     Then the WFM does not serve the client
 
   @req:API-SEC-008 @level:should @profile:core @negative
   Scenario: A retired client is told so with a 403 not-authorized problem
-    Given a WFM client accepted by the WFM
+    Given the WFM serves an accepted client its desired state
     And the operator retired the client
     When the client asks for its desired state
     Then a refusal over HTTP is 403 with the problem "not-authorized" or "wfm-client-relationship-retired"
@@ -91,7 +85,8 @@ Feature: Who may talk to a WFM
 
   @req:TLS-005 @level:must @profile:core @negative
   Scenario: A client that offers only TLS 1.1 is refused
-    Given a WFM client accepted by the WFM that offers only TLS 1.1
+    Given the WFM serves an accepted client its desired state
+    And the client offers only TLS 1.1
     When the client asks for its desired state
     Then the WFM refuses the connection
 

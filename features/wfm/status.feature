@@ -36,21 +36,25 @@ Feature: Deployment status reported to a WFM
 
   @req:STAT-101 @level:must @profile:core @negative
   Scenario: A status report that is not JSON is an invalid request
+    Given the WFM accepted the status "installing" of the client's first deployment
     When the client reports a status body that is not JSON for its first deployment
     Then the WFM answers 400 with the problem "invalid-request"
 
   @req:STAT-101 @level:must @profile:core @negative
   Scenario: A status report for another deployment id than the path is refused
+    Given the WFM accepted the status "installing" of the client's first deployment
     When the client reports a status whose deploymentId differs from the path
     Then the WFM answers 400 with the problem "invalid-request" or 422 with the problem "semantic-error"
 
   @req:ERR-001 @req:API-ERR-001 @req:API-ERR-002 @req:API-RETRY-004 @level:must @profile:core @negative
   Scenario: A refused status report is a registered problem document without retry advice
+    Given the WFM accepted the status "installing" of the client's first deployment
     When the client reports a status body that is not JSON for its first deployment
     Then the error is a problem document of a registered type that says not to retry
 
   @req:API-RETRY-001 @level:must @profile:core @negative
   Scenario: An overloaded WFM tells the client when to retry
-    Given the WFM is overloaded and answers 429 with Retry-After 2
+    Given the WFM serves an accepted client its desired state
+    And the WFM is overloaded and answers 429 with Retry-After 2
     When the client asks for its desired state
     Then the WFM answers 429 with a Retry-After header and exponential backoff advice

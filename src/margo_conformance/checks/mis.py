@@ -178,8 +178,13 @@ def ensure_tls_version(exchange: Exchange, version: str, requirement: str) -> No
         raise Violation(requirement, f"the connection used {exchange.tls_version}, expected {version}")
 
 
-def ensure_refused(exchange: Exchange, requirement: str) -> None:
-    """The identity service refused the connection (no HTTP answer)."""
+def ensure_refused(exchange: Exchange, requirement: str, *, control: Exchange | None) -> None:
+    """The identity service refused the connection (no HTTP answer). The refusal counts only after the
+    same scenario saw the same request served over the default connection (``control``, a 200); a server
+    that resets or garbles every connection refuses everything (issue 15): Blocked."""
+    if control is None or control.status != 200:
+        seen = "no request" if control is None else f"HTTP {control.status}"
+        raise Blocked(f"the positive control failed: the discovery document was not served ({seen})")
     if exchange.status is not None:
         raise Violation(
             requirement,

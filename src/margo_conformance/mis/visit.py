@@ -28,6 +28,7 @@ class Visit:
     anchors: Path | None = None
     wfm_check: tuple[str | None, SpiffeId | None] = (None, None)
     last_url: str = ""
+    control: Exchange | None = None  # the positive control: a refusal counts only after it was served
 
     def __post_init__(self) -> None:
         self.client = MisClient(self.subject.anchors, timeout_s=self.subject.timeout_s)
@@ -61,6 +62,7 @@ class Visit:
         exchange = self.discovery()
         if exchange.status is None:
             raise Blocked(f"the identity service did not serve the positive control: {exchange.refused}")
+        self.control = exchange
         return exchange
 
     def offer_only_tls11(self) -> Exchange:

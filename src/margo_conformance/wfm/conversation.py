@@ -20,6 +20,11 @@ from .client import Exchange, VirtualClient
 from .subject import WfmSubject
 
 
+def served(exchange: Exchange | None) -> bool:
+    """The WFM answered with a success (2xx)."""
+    return exchange is not None and exchange.status is not None and 200 <= exchange.status < 300
+
+
 @dataclass
 class Deployed:
     package: str
@@ -43,6 +48,7 @@ class Party:
     manifests: list[dict[str, Any]] = field(default_factory=list)
     deployments: dict[str, bytes] = field(default_factory=dict)  # deploymentId -> YAML bytes as served
     fetches: list[Exchange] = field(default_factory=list)
+    trusted: bool = False  # accepted, unflawed, ordinary TLS: its being served is a positive control
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -58,6 +64,9 @@ class Conversation:
     parties: dict[str, Party] = field(default_factory=dict)  # "client" / "other client"
     exchanges: list[Exchange] = field(default_factory=list)
     deployed: list[Deployed] = field(default_factory=list)
+    # The positive control: a trusted party's request served in this scenario (else the last tried).
+    # Refusal checks count a refusal only when this was served (issue 15).
+    control: Exchange | None = None
 
     # -- who talks -------------------------------------------------------------------------------
     def add_client(
@@ -73,12 +82,14 @@ class Conversation:
             name=f"{victim}-{flaw or 'good'}-{role.replace(' ', '-')}" if victim else None,
         )
         client.log = self.exchanges
-        self.parties[role] = Party(client, spiffe_id)
+        self.parties[role] = Party(client, spiffe_id, trusted=accepted and flaw is None)
         return self.parties[role]
 
     def add_anonymous_client(self) -> Party:
         client = self.subject.anonymous_client()
         client.log = self.exchanges
+        if "client" in self.parties:  # the positive control's client, done with
+            self.parties["client"].client.close()
         self.parties["client"] = Party(
             client, SpiffeId.client(self.subject.pki.trust_domain, self.subject.pki.wfm_id, "anonymous")
         )
@@ -90,6 +101,7 @@ class Conversation:
         files = party.client.svid
         context = legacy_tls11_client_context(files, self.subject.pki.bundle_pem)
         party.client.close()
+        party.trusted = False
         party.client = type(party.client)(
             self.subject.url,
             files,
@@ -112,6 +124,12 @@ class Conversation:
         return self.exchanges[-1]
 
     # -- operator actions ------------------------------------------------------------------------
+    def retire(self, role: str) -> None:
+        """The operator retires the party's client; it is no longer a positive control."""
+        party = self.party(role)
+        self.subject.provisioner.retire_client(party.spiffe_id)
+        party.trusted = False
+
     def deploy(
         self, package: str, device_id: str, *, role: str = "client", parameters: dict[str, Any] | None = None
     ) -> Deployed:
@@ -180,6 +198,31 @@ class Conversation:
         if exchange.status == 200:
             with contextlib.suppress(AssertionError):  # the checks report an unparseable body
                 party.manifests.append(exchange.json())
+        if party.trusted and not served(self.control):
+            self.control = exchange
+        return exchange
+
+    def serve_control(self, role: str = "client") -> Exchange:
+        """The positive control of a negative scenario: an accepted, unflawed client (the scenario's own,
+        or a new one) is served its desired state over the default connection set-up. Not served, the
+        scenario is Blocked: a refusal that follows would prove nothing (issue 15)."""
+        if role not in self.parties:
+            self.add_client(role)
+        exchange = self.ask_for_desired_state(role)
+        if not self.party(role).manifests:
+            raise Blocked(
+                "the positive control failed: the WFM did not serve an accepted client its desired "
+                f"state:\n{exchange.transcript()}"
+            )
+        return self.establish(exchange, "the positive control failed")
+
+    def establish(self, exchange: Exchange, reason: str) -> Exchange:
+        """A precondition exchange of a trusted client: served (2xx), it is the scenario's positive
+        control (if none was yet); not served, the scenario is Blocked with ``reason``."""
+        if not served(exchange):
+            raise Blocked(f"{reason}:\n{exchange.transcript()}")
+        if not served(self.control):
+            self.control = exchange
         return exchange
 
     def fresh_manifest(self, role: str = "client") -> dict[str, Any]:

@@ -73,6 +73,7 @@ from .signing import (
 )
 from .transport import (
     ensure_answered,
+    ensure_control,
     ensure_not_served,
     ensure_refused,
     ensure_response,
@@ -111,6 +112,7 @@ __all__ = [
     "ensure_manifest_version_advanced",
     "ensure_no_new_deployment",
     "ensure_not_modified",
+    "ensure_control",
     "ensure_not_served",
     "ensure_package_deployed",
     "ensure_package_listed",

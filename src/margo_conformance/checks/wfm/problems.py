@@ -18,7 +18,7 @@ from ._common import (
     schema_problems,
     short,
 )
-from .transport import ensure_refused, ensure_response, ensure_status
+from .transport import ensure_control, ensure_refused, ensure_response, ensure_status
 
 
 def ensure_problem(exchange: Exchange, status: int, problem: str) -> dict[str, Any]:
@@ -187,12 +187,14 @@ def _valid_retry_after(value: str) -> bool:
         return False
 
 
-def ensure_http_refusal_form(exchange: Exchange, *problems: str) -> None:
+def ensure_http_refusal_form(exchange: Exchange, *problems: str, control: Exchange | None) -> None:
     """API-SEC-008 (SHOULD): a policy denial given over HTTP is 403 with one of the ``problems``; a
     connection refused before any HTTP is the other allowed refusal (WIP-005) and has no form to judge
-    (errata INC-125). A WFM that served the client is judged by the MUST scenario, not here."""
+    (errata INC-125). A WFM that served the client is judged by the MUST scenario, not here. ``control``
+    is the scenario's positive control: a 403 or a refusal counts only after it."""
+    ensure_control(control)
     if exchange.status is None:
-        ensure_refused(exchange)
+        ensure_refused(exchange, control=control)
         return
     ensure_status(exchange, 403)
     ensure_problem_among(exchange, 403, *problems)

@@ -48,10 +48,24 @@ def ensure_tls_version(exchange: Exchange, version: str) -> None:
         raise fail(exchange, "TLS-003", f"expected the connection to use {version}, it used {found}")
 
 
-def ensure_refused(exchange: Exchange) -> None:
+def ensure_control(control: Exchange | None) -> None:
+    """A refusal counts only after the same scenario saw the WFM serve an accepted, unflawed client over
+    the same connection set-up (the positive control); without it a dead or garbled WFM would "refuse"
+    every flawed client. No control is a precondition the suite could not establish: Blocked."""
+    if control is not None and control.status is not None and 200 <= control.status < 300:
+        return
+    if control is None:
+        raise Blocked("the positive control failed: no accepted client was served in this scenario")
+    seen = f"HTTP {control.status}" if control.status is not None else control.refused or "no response"
+    raise Blocked(f"the positive control failed: the accepted client was not served ({seen})")
+
+
+def ensure_refused(exchange: Exchange, *, control: Exchange | None) -> None:
     """API-SEC-002, WIP-005: the WFM refused the connection — the TLS handshake failed, or the connection
     was closed or reset without any HTTP response. A connection left hanging until the timeout is not a
-    refusal, and neither is the suite's own client rejecting the WFM (then nothing was judged: Blocked)."""
+    refusal, and neither is the suite's own client rejecting the WFM (then nothing was judged: Blocked).
+    ``control`` is the scenario's positive control (see :func:`ensure_control`)."""
+    ensure_control(control)
     if exchange.status is not None:
         raise fail(
             exchange,
@@ -70,12 +84,13 @@ def ensure_refused(exchange: Exchange) -> None:
         )
 
 
-def ensure_not_served(exchange: Exchange) -> None:
+def ensure_not_served(exchange: Exchange, *, control: Exchange | None) -> None:
     """API-SEC-002, WIP-005, WIP-008, API-SEC-007: the WFM did not serve this client — it refused the
     connection (handshake failure, close or reset) or answered 403. Either refusal meets the MUST; the
     403's problem form is API-SEC-008, a SHOULD judged in its own scenario (errata INC-125)."""
+    ensure_control(control)
     if exchange.status is None:
-        ensure_refused(exchange)
+        ensure_refused(exchange, control=control)
         return
     if exchange.status != 403:
         raise fail(

@@ -34,3 +34,14 @@ def test_a_persona_without_scenarios_is_refused_naming_those_with_some() -> None
     done = margo("run", "--persona", "interop")
     assert done.returncode == 2
     assert "no scenarios" in done.stderr and all(p in done.stderr for p in having)
+
+
+def test_help_text_is_reflowed_for_the_terminal() -> None:
+    """A docstring wrapped for the source prints as whole paragraphs, not ragged half-lines."""
+    from margo_conformance.cli import reflow
+
+    text = "First line of a\nparagraph.\n\nTable:\n  a   one\n  b   two\nAfter the table\ncontinues."
+    assert (
+        reflow(text)
+        == "First line of a paragraph.\n\nTable:\n  a   one\n  b   two\nAfter the table continues."
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 import tempfile
 import traceback
@@ -30,6 +31,34 @@ app.command("selftest")(selftest_cmd.selftest)
 # Exit codes: 0 conformant, 1 non-conformant, 2 usage or input error, 3 internal error (a bug of the suite,
 # never a verdict about the subject).
 EXIT_USAGE_OR_IO = 2
+
+
+def reflow(text: str | None) -> str | None:
+    """A docstring as help text: the lines of a paragraph joined (the terminal wraps them at its own
+    width, so a docstring wrapped for the source never prints as ragged half-lines); blank lines and
+    indented lines (tables, examples) are kept."""
+    if not text:
+        return text
+    out: list[str] = []
+    for line in inspect.cleandoc(text).splitlines():
+        joins = out and out[-1] and line and not line[0].isspace() and not out[-1][0].isspace()
+        if joins:
+            out[-1] += " " + line
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def _reflow_all(group: typer.Typer) -> None:
+    for command in group.registered_commands:
+        if command.callback is not None:
+            command.callback.__doc__ = reflow(command.callback.__doc__)
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _reflow_all(sub.typer_instance)
+
+
+_reflow_all(app)
 EXIT_INTERNAL = 3
 
 

@@ -12,7 +12,6 @@ from rich.table import Table
 from rich.text import Text
 
 from ..errors import UsageError
-from ..paths import suite_root
 from ..registry import PROFILES
 from ..suite import selftest as kill_matrix
 from ..suite.selftest import MUTANTS, KillRow
@@ -52,7 +51,7 @@ def selftest(
     for name in personas:
         found = kill_matrix.selftest(
             name,
-            reports_root=reports_dir or suite_root() / "reports",
+            reports_root=(reports_dir or Path("reports")).resolve(),
             workers=workers,
             progress=typer.echo,
             profile=profile,

@@ -12,7 +12,7 @@ import typer
 
 from .._internal.processes import interrupt_on_sigterm
 from ..errors import InternalError, MargoError
-from . import package_cmd, pki_cmd, reference_cmd, requirements_cmd, run_cmd, selftest_cmd
+from . import package_cmd, pki_cmd, reference_cmd, report_cmd, requirements_cmd, run_cmd, selftest_cmd
 
 app = typer.Typer(
     name="margo-conformance",
@@ -24,6 +24,7 @@ app = typer.Typer(
 app.add_typer(package_cmd.app, name="package")
 app.add_typer(pki_cmd.app, name="pki")
 app.add_typer(reference_cmd.app, name="reference")
+app.add_typer(report_cmd.app, name="report")
 app.command("requirements")(requirements_cmd.requirements)
 app.command("run")(run_cmd.run)
 app.command("selftest")(selftest_cmd.selftest)

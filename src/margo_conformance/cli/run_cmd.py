@@ -12,6 +12,7 @@ from ..config import Sut
 from ..errors import UsageError
 from ..paths import suite_root
 from ..registry import PERSONAS
+from ..suite.evidence import lab_signer
 from ..suite.runner import run_suite
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -45,8 +46,17 @@ def run(
     select: Annotated[
         str | None, typer.Option("-k", help="Only scenarios whose names match this pytest -k expression")
     ] = None,
+    sign_key: Annotated[
+        Path | None, typer.Option(help="The lab's private key (PEM, EC or Ed25519) signing evidence.tar.gz")
+    ] = None,
+    sign_cert: Annotated[
+        Path | None, typer.Option(help="The certificate of --sign-key, written beside the signature")
+    ] = None,
 ) -> None:
-    """Run the scenarios and write report.html, results.yaml, junit.xml, cucumber.json and run.log.
+    """Run the scenarios and write report.html, results.yaml, junit.xml, cucumber.json, run.log, and the
+    signed evidence: evidence.tar.gz, evidence.tar.gz.sig and evidence.cert.pem (check it with `report
+    verify`). Without --sign-key/--sign-cert the bundle is signed by a key generated for the run, never
+    written anywhere.
 
     Exit 0 when every MUST scenario passed (or did not apply), 1 otherwise, 2 on a usage or environment error.
     """
@@ -61,12 +71,17 @@ def run(
         raise UsageError(f"--sut {sut}: no such file")
     if sut is not None:
         Sut.from_file(sut)  # a malformed SUT file is one error line here, not a pytest INTERNALERROR
+    if (sign_key is None) != (sign_cert is None):
+        raise UsageError("--sign-key and --sign-cert go together (the key signs, the certificate names it)")
+    signer = lab_signer(sign_key, sign_cert) if sign_key and sign_cert else None
     outcome = run_suite(
         persona=persona,
         sut=sut,
         reports_root=reports_dir,
         run_id=run_id,
         pytest_args=("-k", select) if select else (),
+        signer=signer,
     )
+    typer.echo(f"evidence: {outcome.reports / 'evidence.tar.gz'}, {outcome.signer}")
     typer.echo(f"reports: {outcome.reports}")
     raise typer.Exit(0 if outcome.conformant else 1)

@@ -25,6 +25,7 @@ import yaml
 from .._internal.processes import tied_to_parent
 from ..errors import EnvironmentProblem, InternalError, UsageError
 from ..paths import suite_root
+from .evidence import Signer, generated_signer, write_evidence
 
 PYTEST_USAGE_ERRORS = {2: "interrupted", 4: "usage error", 5: "no scenario selected"}
 PYTEST_INTERNAL_ERROR = 3
@@ -48,6 +49,7 @@ class RunOutcome:
     reports: Path
     pytest_exit: int
     conformant: bool
+    signer: str = ""
 
     @property
     def results(self) -> Path:
@@ -68,6 +70,7 @@ def run_suite(
     faults_off: bool = False,
     echo: bool = True,
     timeout_s: float = 3600.0,
+    signer: Signer | None = None,
 ) -> RunOutcome:
     root = suite_root()
     run_id = run_id or new_run_id()
@@ -121,11 +124,11 @@ def run_suite(
             f"the scenario run stopped ({PYTEST_USAGE_ERRORS[exit_code]}): {_reason(reports / 'run.log')} "
             f"(full log: {reports / 'run.log'})"
         )
+    conformant = _conformant(reports / "results.yaml")
+    signer = signer or generated_signer(run_id)
+    write_evidence(reports, signer)  # after every report is written: the bundle holds them all
     return RunOutcome(
-        run_id=run_id,
-        reports=reports,
-        pytest_exit=exit_code,
-        conformant=_conformant(reports / "results.yaml"),
+        run_id=run_id, reports=reports, pytest_exit=exit_code, conformant=conformant, signer=signer.note
     )
 
 

@@ -61,19 +61,24 @@ def sign(key: SigningKey, data: bytes) -> bytes:
 def generated_signer(run_id: str) -> Signer:
     """An ECDSA P-256 key and a one-day self-signed certificate naming the run."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"margo-conformance run {run_id}")])
+    return Signer(key, self_signed(key, f"margo-conformance run {run_id}"), GENERATED)
+
+
+def self_signed(key: SigningKey, common_name: str, days: int = 1) -> x509.Certificate:
+    """A certificate naming ``common_name``, signed by its own key."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.now(UTC)
-    cert = (
+    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    return (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
+        .not_valid_after(now + timedelta(days=days))
+        .sign(key, algorithm)
     )
-    return Signer(key, cert, GENERATED)
 
 
 def lab_signer(key_path: Path, cert_path: Path) -> Signer:

@@ -78,12 +78,16 @@ def test_no_private_key_anywhere_in_the_reports(run_folder: Path) -> None:
             assert handle is not None and b"PRIVATE KEY" not in handle.read(), member.name
 
 
-@pytest.mark.parametrize("name", [BUNDLE, SIGNATURE, "report.html", "results.yaml", "run.log", "junit.xml"])
-def test_a_changed_byte_fails_naming_the_file(folder: Path, name: str) -> None:
-    flip(folder / name)
+@pytest.mark.parametrize(
+    "name", [BUNDLE, SIGNATURE, CERTIFICATE, "report.html", "results.yaml", "run.log", "junit.xml"]
+)
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_a_changed_byte_fails_naming_the_file(folder: Path, name: str, where: str) -> None:
+    size = (folder / name).stat().st_size
+    flip(folder / name, {"first": 0, "middle": size // 2, "last": size - 1}[where])
     result = invoke("report", "verify", str(folder))
     assert result.exit_code == 1, result.stdout
-    assert f"FAILED {name}" in result.stdout
+    assert f"FAILED {name}: " in result.stdout, result.stdout
 
 
 def test_an_added_or_removed_file_fails(folder: Path) -> None:

@@ -15,6 +15,7 @@ import io
 import re
 import tarfile
 import xml.etree.ElementTree as ET
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +37,7 @@ CERTIFICATE = "evidence.cert.pem"
 MANIFEST = "MANIFEST.sha256"
 SUT_FILE = "sut.yaml"
 NOT_IN_BUNDLE = frozenset({BUNDLE, SIGNATURE, CERTIFICATE})
+CERT_LINE = "# certificate sha256: "
 GENERATED = "self-signed by a key generated for this run (kept in memory only, never written)"
 SigningKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 VERDICT_LINE = re.compile(r'<div class="big">(Conformant|Not conformant)</div>')
@@ -96,10 +98,20 @@ def lab_signer(key_path: Path, cert_path: Path) -> Signer:
     return Signer(key, cert, f"signed by {cert.subject.rfc4514_string()}")
 
 
-def manifest_text(files: dict[str, bytes], note: str) -> str:
-    lines = [f"# margo-conformance evidence; signer: {note}"]
+def manifest_text(files: dict[str, bytes], signer: Signer) -> str:
+    """``sha256  name`` per file; the header names the signer and its certificate's digest, so that a
+    failed signature can be blamed on the file that changed."""
+    lines = [
+        f"# margo-conformance evidence; signer: {signer.note}",
+        f"{CERT_LINE}{cert_digest(signer.certificate)}",
+    ]
     lines += [f"{hashlib.sha256(data).hexdigest()}  {name}" for name, data in sorted(files.items())]
     return "\n".join(lines) + "\n"
+
+
+def cert_digest(certificate: x509.Certificate) -> str:
+    """The SHA-256 of the certificate file as written (evidence.cert.pem's bytes)."""
+    return hashlib.sha256(certificate.public_bytes(serialization.Encoding.PEM)).hexdigest()
 
 
 def parse_manifest(text: str) -> dict[str, str]:
@@ -140,7 +152,7 @@ def write_evidence(reports: Path, signer: Signer) -> None:
     sut = yaml.safe_dump(results.get("sut") or {}, sort_keys=True, allow_unicode=True)
     (reports / SUT_FILE).write_text(sut, encoding="utf-8")
     files = folder_files(reports)
-    files[MANIFEST] = manifest_text(files, signer.note).encode()
+    files[MANIFEST] = manifest_text(files, signer).encode()
     bundle = tar_bytes(files)
     (reports / BUNDLE).write_bytes(bundle)
     (reports / SIGNATURE).write_bytes(sign(signer.key, bundle))
@@ -148,48 +160,62 @@ def write_evidence(reports: Path, signer: Signer) -> None:
 
 
 def verify(reports: Path) -> list[str]:
-    """Every problem found, each naming its file; empty when the folder is the evidence it claims to be."""
+    """The problems found, each naming its file; empty when the folder is the evidence it claims to be."""
     if not reports.is_dir() or not ((reports / BUNDLE).is_file() or (reports / "results.yaml").is_file()):
         raise NotAReport(f"{reports}: not a report folder (no {BUNDLE}, no results.yaml)")
     missing = [name for name in (BUNDLE, SIGNATURE, CERTIFICATE) if not (reports / name).is_file()]
     if missing:
         return [f"{name}: missing" for name in missing]
     bundle = (reports / BUNDLE).read_bytes()
-    problems = _signature_problems(bundle, (reports / SIGNATURE).read_bytes(), reports / CERTIFICATE)
     try:
         members = _members(bundle)
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        return [*problems, f"{BUNDLE}: unreadable ({type(exc).__name__})"]
-    if MANIFEST not in members:
-        return [*problems, f"{BUNDLE}: has no {MANIFEST}"]
-    manifest = parse_manifest(members.pop(MANIFEST).decode("utf-8", "replace"))
-    problems += _digest_problems(manifest, members, f"{BUNDLE}:")
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        return [f"{BUNDLE}: changed or corrupt ({type(exc).__name__}); the signature cannot hold"]
+    manifest_bytes = members.pop(MANIFEST, b"")
+    listing = manifest_bytes.decode("utf-8", "replace")
+    if not _signature_holds(bundle, (reports / SIGNATURE).read_bytes(), reports / CERTIFICATE):
+        return [_blame(listing, reports / CERTIFICATE)]
+    if _recorded_cert(listing) != hashlib.sha256((reports / CERTIFICATE).read_bytes()).hexdigest():
+        return [f"{CERTIFICATE}: changed (not byte for byte the certificate {MANIFEST} names)"]
+    if not manifest_bytes:
+        return [f"{BUNDLE}: has no {MANIFEST}"]
+    manifest = parse_manifest(listing)
+    problems = _digest_problems(manifest, members, f"{BUNDLE}:")
     problems += _digest_problems(manifest, folder_files(reports), "")
-    if not problems:
-        problems += consistency_problems(members)
-    return problems
+    return problems or consistency_problems(members)
 
 
-def _signature_problems(bundle: bytes, signature: bytes, cert_path: Path) -> list[str]:
+def _recorded_cert(manifest: str) -> str:
+    lines = manifest.splitlines()
+    return next((line.removeprefix(CERT_LINE) for line in lines if line.startswith(CERT_LINE)), "")
+
+
+def _blame(manifest: str, cert_path: Path) -> str:
+    """The bundle read intact (its gzip CRC holds), so a failed signature is the certificate's fault when
+    it is not the one the signed manifest names, else the signature's."""
+    if hashlib.sha256(cert_path.read_bytes()).hexdigest() != _recorded_cert(manifest):
+        return f"{CERTIFICATE}: changed (not the certificate {MANIFEST} names); the signature does not verify"
+    return f"{SIGNATURE}: the signature does not verify over {BUNDLE} with {CERTIFICATE}'s key (changed)"
+
+
+def _signature_holds(bundle: bytes, signature: bytes, cert_path: Path) -> bool:
     try:
         key = x509.load_pem_x509_certificate(cert_path.read_bytes()).public_key()
-    except ValueError:
-        return [f"{CERTIFICATE}: not a PEM certificate"]
-    try:
         if isinstance(key, ed25519.Ed25519PublicKey):
             key.verify(signature, bundle)
         elif isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(signature, bundle, ec.ECDSA(hashes.SHA256()))
         else:
-            return [f"{CERTIFICATE}: unsupported key type {type(key).__name__}"]
-    except InvalidSignature:
-        return [f"{SIGNATURE}: the signature does not verify over {BUNDLE} with {CERTIFICATE}'s key"]
-    return []
+            return False
+    except (ValueError, InvalidSignature):
+        return False
+    return True
 
 
 def _members(bundle: bytes) -> dict[str, bytes]:
     out = {}
-    with tarfile.open(fileobj=io.BytesIO(bundle), mode="r:gz") as tar:
+    raw = gzip.decompress(bundle)  # the whole stream, so its CRC is checked: a changed byte shows here
+    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
         for info in tar.getmembers():
             handle = tar.extractfile(info) if info.isfile() else None
             if handle is not None:

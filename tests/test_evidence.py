@@ -167,3 +167,11 @@ def test_a_certificate_of_another_key_is_refused(tmp_path: Path) -> None:
 def test_the_bundle_is_reproducible(run_folder: Path) -> None:
     files = folder_files(run_folder)
     assert tar_bytes(files) == tar_bytes(dict(reversed(list(files.items()))))
+
+
+def test_a_long_run_id_still_gets_a_certificate() -> None:
+    """Self-test run ids name every variant switched on together: far longer than a CN may be."""
+    from margo_conformance.suite.evidence import generated_signer
+
+    signer = generated_signer("variant-" + "+".join(["fetches-through-bundle"] * 8))
+    assert signer is not None

@@ -67,8 +67,9 @@ def generated_signer(run_id: str) -> Signer:
 
 
 def self_signed(key: SigningKey, common_name: str, days: int = 1) -> x509.Certificate:
-    """A certificate naming ``common_name``, signed by its own key."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    """A certificate naming ``common_name`` (cut to X.509's 64 characters: a run id may be longer),
+    signed by its own key."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
     now = datetime.now(UTC)
     algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
     return (

@@ -54,28 +54,52 @@ def test_a_tied_child_ends_with_its_parent() -> None:
 
 @pytest.mark.skipif(not docker_available(), reason="no Docker daemon answers (scripts/setup starts one)")
 def test_a_terminated_device_run_stops_its_device_and_removes_its_containers(tmp_path: Path) -> None:
-    def labelled() -> list[str]:
+    """Only this run's containers and processes count (other tests, e.g. the device kill matrix that
+    scripts/test runs beside, make their own): the run's temporary folder is under ``tmp_path``, so its
+    device state, Compose files and process command lines name it."""
+    mine = str(tmp_path)
+
+    def labelled() -> set[str]:
         found = subprocess.run(
-            ["docker", "ps", "-aq", "--filter", f"label={SUITE_LABEL}=1"],
+            [
+                "docker",
+                "ps",
+                "-a",
+                "--filter",
+                f"label={SUITE_LABEL}=1",
+                "--format",
+                '{{.ID}} {{.Label "com.docker.compose.project.config_files"}}',
+            ],
             capture_output=True,
             text=True,
             check=False,
         )
-        return found.stdout.split()
+        return {line.split()[0] for line in found.stdout.splitlines() if mine in line}
 
-    before, processes = set(labelled()), _suite_processes()
+    def processes() -> set[str]:
+        return {pid for pid in _suite_processes() if mine in _cmdline(pid)}
+
+    (tmp_path / "tmp").mkdir()
     run = subprocess.Popen(
         [str(CLI), "run", "--persona", "device", "--reports-dir", str(tmp_path), "-k", "new_deployment"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=ROOT,
+        env=os.environ | {"TMPDIR": str(tmp_path / "tmp")},
     )
     try:
-        assert wait_until(lambda: set(labelled()) - before, timeout=120), "no workload ever started"
+        assert wait_until(labelled, timeout=120), "no workload ever started"
     finally:
         run.send_signal(signal.SIGTERM)
         run.wait(timeout=120)
     assert run.returncode != 0
-    assert not set(labelled()) - before, "the terminated run left containers behind"
-    gone = wait_until(lambda: not _suite_processes() - processes, timeout=30)
-    assert gone, f"processes of the run are still alive: {_suite_processes() - processes}"
+    assert not labelled(), "the terminated run left containers behind"
+    gone = wait_until(lambda: not processes(), timeout=30)
+    assert gone, f"processes of the run are still alive: {processes()}"
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""

@@ -23,6 +23,7 @@ import yaml
 
 from .._internal.images import build_test_images
 from .._internal.local_registry import free_port as free_port
+from .._internal.runtime_docker import wait_until
 from ..checks.device import NetworkProbe, SeenEnvironment, WorkloadState
 from ..config import DeviceSubjectConfig
 from ..errors import Blocked
@@ -33,6 +34,26 @@ from .launchers import Launcher, LaunchFacts, make_launcher
 from .observer import DockerObserver, NoObserver, Workload, make_observer
 
 LOG = logging.getLogger("margo_conformance.device")
+SETTLE_S = 10.0  # the longest the suite waits for a stopped device's own helpers (compose) to end
+
+
+def _remove_until_settled(observer: DockerObserver, deployment_ids: list[str], state: Path) -> None:
+    """Remove the deployments' containers once no process of the device (its state folder in the command
+    line, e.g. a `docker compose up` it started) is still running: a device stopped in the middle of an
+    install would otherwise have the engine create a container after the clean-up looked."""
+    wait_until(lambda: not _processes_naming(state), timeout=SETTLE_S, interval=0.2)
+    observer.remove(deployment_ids)
+
+
+def _processes_naming(path: Path) -> bool:
+    needle = str(path).encode()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if needle in cmdline.read_bytes():
+                return True
+    return False
+
+
 MANIFEST_PATH = "/api/v1/deployments"
 CAPABILITIES_PATH = "/api/v1/capabilities/"
 SERVICE_PORT = 8080  # where the suite's http-server workloads listen inside their containers
@@ -197,8 +218,9 @@ class DeviceScenario:
         for deployment_id in self.deployments:
             steps.append((f"forget {deployment_id}", functools.partial(self._forget, deployment_id)))
         if isinstance(self.run.observer, DockerObserver) and self.deployments:
-            ids = list(self.deployments)
-            steps.append(("remove workloads", lambda: self.run.observer.remove(ids)))
+            observer, ids = self.run.observer, list(self.deployments)
+            state = self.folder / "state"
+            steps.append(("remove workloads", lambda: _remove_until_settled(observer, ids, state)))
         if self.identity is not None:
             steps.append(
                 ("retire the client", lambda: self.run.instrument.admin.retire_client(self.spiffe_id))

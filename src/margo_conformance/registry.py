@@ -150,18 +150,25 @@ def _load(pin: str) -> Registry:
 def _errata_touching(pin: str) -> dict[str, frozenset[str]]:
     """Erratum id -> the requirements it says it touches (errata.yaml), so that every report shows the
     reading wherever it decided a verdict, not only the digest's INC-001..024 listed in the registry."""
+    return {
+        str(e["id"]): frozenset(str(t) for t in e.get("touches") or ())
+        for e in errata_entries(pin)
+        if "id" in e
+    }
+
+
+@cache
+def errata_entries(pin: str = DEFAULT_PIN) -> tuple[dict[str, Any], ...]:
+    """The pin's errata (errata.yaml), read once: the registry links them to requirements, reports quote
+    their title and reading."""
     path = pin_dir(pin) / "errata.yaml"
     if not path.is_file():
-        return {}
+        return ()
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise RegistryError(f"{path}: cannot read the errata: {exc}") from exc
-    return {
-        str(e["id"]): frozenset(str(t) for t in e.get("touches") or ())
-        for e in data.get("errata") or []
-        if isinstance(e, dict) and "id" in e
-    }
+    return tuple(e for e in data.get("errata") or [] if isinstance(e, dict))
 
 
 def _parse_entry(entry: Any, sources: dict[str, Any]) -> Requirement:

@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 
 from .. import __version__
-from ..paths import pin_dir
-from ..registry import Registry
+from ..errors import RegistryError
+from ..registry import Registry, errata_entries
 from ..verdicts import Verdict
 from .catalogue import covered_pairs
 
@@ -192,10 +192,9 @@ def errata_texts(pin: str, ids: list[str]) -> dict[str, dict[str, str]]:
     """Title and reading of each erratum the run touched: the position the suite took where the spec is
     silent or defective, which a certifier must be able to read beside the verdict it decided."""
     try:
-        data = yaml.safe_load((pin_dir(pin) / "errata.yaml").read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
+        entries = {str(e.get("id")): e for e in errata_entries(pin)}
+    except RegistryError:
         return {}
-    entries = {str(e.get("id")): e for e in data.get("errata") or [] if isinstance(e, dict)}
     return {
         eid: {"title": str(entries[eid].get("title", "")), "reading": str(entries[eid].get("reading", ""))}
         for eid in ids
